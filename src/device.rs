@@ -1,0 +1,303 @@
+//! Turning a user's backend choice into a Burn [`Device`].
+//!
+//! chronomap's modules are not generic over a backend: the same network runs on whichever
+//! [`Device`] it is given. This module maps the names users type (`--device flex`,
+//! `--device wgpu`, ...) to devices, and says clearly when a backend was not compiled in or
+//! has no hardware behind it.
+
+use std::fmt;
+use std::str::FromStr;
+
+use burn::tensor::Device;
+
+/// A backend a user can ask for by name.
+///
+/// | name(s)          | backend                                             | Cargo feature      |
+/// |------------------|-----------------------------------------------------|--------------------|
+/// | `auto` (default) | best available: CUDA, then a real wgpu GPU, then Flex | -                |
+/// | `cpu`, `flex`    | Flex, Burn's pure-Rust CPU backend (SIMD + threads) | always             |
+/// | `ndarray`        | Burn's NdArray CPU backend (inference only)         | `ndarray`          |
+/// | `wgpu`           | wgpu, graphics API picked by wgpu (Vulkan on Linux) | `wgpu` (default)   |
+/// | `vulkan`         | wgpu pinned to Vulkan (also Mesa lavapipe on CPUs)  | `wgpu` (default)   |
+/// | `cuda`           | CUDA                                                | `cuda`             |
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DeviceChoice {
+    /// The best backend available on this machine.
+    #[default]
+    Auto,
+    /// Flex, the pure-Rust CPU backend.
+    Flex,
+    /// NdArray, the older pure-Rust CPU backend.
+    NdArray,
+    /// wgpu with its automatic graphics-API choice.
+    Wgpu,
+    /// wgpu pinned to Vulkan.
+    Vulkan,
+    /// CUDA (NVIDIA GPUs).
+    Cuda,
+}
+
+impl DeviceChoice {
+    /// Every choice, in the order `--help` lists them.
+    pub const ALL: [DeviceChoice; 6] = [
+        DeviceChoice::Auto,
+        DeviceChoice::Flex,
+        DeviceChoice::NdArray,
+        DeviceChoice::Wgpu,
+        DeviceChoice::Vulkan,
+        DeviceChoice::Cuda,
+    ];
+
+    /// The canonical name of the choice (what [`FromStr`] accepts).
+    pub fn name(self) -> &'static str {
+        match self {
+            DeviceChoice::Auto => "auto",
+            DeviceChoice::Flex => "flex",
+            DeviceChoice::NdArray => "ndarray",
+            DeviceChoice::Wgpu => "wgpu",
+            DeviceChoice::Vulkan => "vulkan",
+            DeviceChoice::Cuda => "cuda",
+        }
+    }
+
+    /// Whether the backend behind this choice was compiled into this build.
+    pub fn is_compiled(self) -> bool {
+        match self {
+            DeviceChoice::Auto | DeviceChoice::Flex => true,
+            DeviceChoice::NdArray => cfg!(feature = "ndarray"),
+            DeviceChoice::Wgpu | DeviceChoice::Vulkan => cfg!(feature = "wgpu"),
+            DeviceChoice::Cuda => cfg!(feature = "cuda"),
+        }
+    }
+
+    fn feature(self) -> &'static str {
+        match self {
+            DeviceChoice::Auto | DeviceChoice::Flex => "",
+            DeviceChoice::NdArray => "ndarray",
+            DeviceChoice::Wgpu | DeviceChoice::Vulkan => "wgpu",
+            DeviceChoice::Cuda => "cuda",
+        }
+    }
+}
+
+impl fmt::Display for DeviceChoice {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for DeviceChoice {
+    type Err = DeviceError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "" | "auto" | "best" => Ok(DeviceChoice::Auto),
+            "cpu" | "flex" => Ok(DeviceChoice::Flex),
+            "ndarray" => Ok(DeviceChoice::NdArray),
+            "wgpu" | "gpu" => Ok(DeviceChoice::Wgpu),
+            "vulkan" => Ok(DeviceChoice::Vulkan),
+            "cuda" => Ok(DeviceChoice::Cuda),
+            _ => Err(DeviceError::Unknown { name: s.to_string() }),
+        }
+    }
+}
+
+/// Why a device could not be provided.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DeviceError {
+    /// The name is not a backend chronomap knows.
+    #[error(
+        "unknown device {name:?}: expected one of auto, cpu, flex, ndarray, wgpu, vulkan, cuda"
+    )]
+    Unknown {
+        /// What the user typed.
+        name: String,
+    },
+    /// The backend exists but this build was compiled without it.
+    #[error(
+        "the {choice} backend is not compiled into this build: rebuild with \
+         `--features {feature}` (e.g. `cargo run --release --features {feature} ...`)"
+    )]
+    NotCompiled {
+        /// The backend asked for.
+        choice: DeviceChoice,
+        /// The Cargo feature of the `chronomap` package that enables it.
+        feature: &'static str,
+    },
+    /// The backend is compiled in but no usable hardware/driver was found.
+    #[error("no {choice} device is available on this machine: {reason}")]
+    Unavailable {
+        /// The backend asked for.
+        choice: DeviceChoice,
+        /// What the driver/runtime said.
+        reason: String,
+    },
+}
+
+/// Returns the device for `choice`.
+///
+/// `Auto` picks CUDA when compiled in and a GPU answers, then a real (discrete or integrated)
+/// GPU through wgpu, and otherwise Flex: a software Vulkan adapter such as Mesa lavapipe is
+/// never chosen automatically, because Flex is much faster on a CPU. Ask for `vulkan` or
+/// `wgpu` explicitly to use it.
+///
+/// The returned device does not track gradients; training code calls
+/// `device.clone().autodiff()` itself.
+///
+/// # Errors
+/// [`DeviceError::NotCompiled`] when the backend was left out of this build (with the Cargo
+/// feature that adds it), [`DeviceError::Unavailable`] when it is compiled in but has no
+/// device here.
+pub fn select_device(choice: DeviceChoice) -> Result<Device, DeviceError> {
+    if !choice.is_compiled() {
+        return Err(DeviceError::NotCompiled {
+            choice,
+            feature: choice.feature(),
+        });
+    }
+    match choice {
+        DeviceChoice::Flex => Ok(Device::flex()),
+        DeviceChoice::NdArray => ndarray_device(),
+        DeviceChoice::Wgpu => wgpu_device(false),
+        DeviceChoice::Vulkan => wgpu_device(true),
+        DeviceChoice::Cuda => cuda_device(),
+        DeviceChoice::Auto => Ok(best_device()),
+    }
+}
+
+/// Parses `name` (see [`DeviceChoice`]) and returns its device; a shorthand for the CLI
+/// and examples.
+///
+/// # Errors
+/// As [`select_device`], plus [`DeviceError::Unknown`] for a name that is not a backend.
+pub fn device_from_name(name: &str) -> Result<Device, DeviceError> {
+    select_device(name.parse()?)
+}
+
+/// A short human-readable description of `device` (for logs and benchmark reports).
+pub fn describe_device(device: &Device) -> String {
+    format!("{device:?}")
+}
+
+fn best_device() -> Device {
+    #[cfg(feature = "cuda")]
+    if let Ok(d) = cuda_device() {
+        return d;
+    }
+    #[cfg(feature = "wgpu")]
+    {
+        use burn::tensor::DeviceKind;
+        for kind in [DeviceKind::DiscreteGpu(0), DeviceKind::IntegratedGpu(0)] {
+            if let Ok(d) = Device::wgpu_options().device_kind(kind).init() {
+                return d;
+            }
+        }
+    }
+    Device::flex()
+}
+
+#[cfg(feature = "ndarray")]
+fn ndarray_device() -> Result<Device, DeviceError> {
+    #[allow(deprecated)]
+    Ok(Device::ndarray())
+}
+
+#[cfg(not(feature = "ndarray"))]
+fn ndarray_device() -> Result<Device, DeviceError> {
+    Err(DeviceError::NotCompiled {
+        choice: DeviceChoice::NdArray,
+        feature: "ndarray",
+    })
+}
+
+#[cfg(feature = "wgpu")]
+fn wgpu_device(vulkan: bool) -> Result<Device, DeviceError> {
+    use burn::tensor::wgpu::WgpuBackend;
+    let mut options = Device::wgpu_options();
+    let choice = if vulkan {
+        options = options.graphics_api(WgpuBackend::Vulkan);
+        DeviceChoice::Vulkan
+    } else {
+        DeviceChoice::Wgpu
+    };
+    options.init().map_err(|e| DeviceError::Unavailable {
+        choice,
+        reason: format!(
+            "{e} (on a machine without a GPU, install a software Vulkan driver, \
+             e.g. `apt-get install mesa-vulkan-drivers`, or use `--device cpu`)"
+        ),
+    })
+}
+
+#[cfg(not(feature = "wgpu"))]
+fn wgpu_device(vulkan: bool) -> Result<Device, DeviceError> {
+    Err(DeviceError::NotCompiled {
+        choice: if vulkan { DeviceChoice::Vulkan } else { DeviceChoice::Wgpu },
+        feature: "wgpu",
+    })
+}
+
+#[cfg(feature = "cuda")]
+fn cuda_device() -> Result<Device, DeviceError> {
+    let found = Device::enumerate(burn::tensor::DeviceType::Cuda);
+    match found.into_iter().next() {
+        Some(d) => Ok(d),
+        None => Err(DeviceError::Unavailable {
+            choice: DeviceChoice::Cuda,
+            reason: "no CUDA device was found".into(),
+        }),
+    }
+}
+
+#[cfg(not(feature = "cuda"))]
+fn cuda_device() -> Result<Device, DeviceError> {
+    Err(DeviceError::NotCompiled {
+        choice: DeviceChoice::Cuda,
+        feature: "cuda",
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_parse_case_insensitively() {
+        assert_eq!("CPU".parse::<DeviceChoice>().unwrap(), DeviceChoice::Flex);
+        assert_eq!("flex".parse::<DeviceChoice>().unwrap(), DeviceChoice::Flex);
+        assert_eq!(" Vulkan ".parse::<DeviceChoice>().unwrap(), DeviceChoice::Vulkan);
+        assert_eq!("".parse::<DeviceChoice>().unwrap(), DeviceChoice::Auto);
+        for c in DeviceChoice::ALL {
+            assert_eq!(c.name().parse::<DeviceChoice>().unwrap(), c);
+        }
+    }
+
+    #[test]
+    fn unknown_name_is_an_error_listing_the_choices() {
+        let e = "tpu".parse::<DeviceChoice>().unwrap_err();
+        let msg = e.to_string();
+        assert!(msg.contains("\"tpu\"") && msg.contains("flex") && msg.contains("cuda"), "{msg}");
+    }
+
+    #[test]
+    fn flex_is_always_available() {
+        let d = select_device(DeviceChoice::Flex).unwrap();
+        assert!(!d.is_autodiff());
+    }
+
+    #[cfg(not(feature = "cuda"))]
+    #[test]
+    fn cuda_not_compiled_names_the_feature() {
+        let e = select_device(DeviceChoice::Cuda).unwrap_err();
+        assert!(matches!(e, DeviceError::NotCompiled { feature: "cuda", .. }));
+        assert!(e.to_string().contains("--features cuda"), "{e}");
+    }
+
+    #[cfg(not(feature = "ndarray"))]
+    #[test]
+    fn ndarray_not_compiled_names_the_feature() {
+        let e = select_device(DeviceChoice::NdArray).unwrap_err();
+        assert!(e.to_string().contains("--features ndarray"), "{e}");
+    }
+}
