@@ -1,0 +1,456 @@
+//! The crate's error type, sorted by who is at fault: the file, us (unsupported), the caller,
+//! the environment.
+
+use std::path::PathBuf;
+
+use crate::sample_type::SampleType;
+use crate::window::Window;
+
+/// Errors of `chronomap-geo`. Every variant that concerns a file carries its path.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    // ----- the file is at fault -------------------------------------------------------------
+    /// The file is not a valid (Geo)TIFF: bad magic, truncated, inconsistent tags, corrupt
+    /// compressed data. `problem` says what exactly.
+    #[error("invalid TIFF {path:?}")]
+    Tiff {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        #[source]
+        problem: TiffProblem,
+    },
+    /// A vector file (OSM XML/PBF, GeoJSON) is malformed or references missing data.
+    #[error("invalid vector file {path:?}")]
+    Vector {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        #[source]
+        problem: VectorProblem,
+    },
+    /// A class table (JSON) is malformed or inconsistent.
+    #[error("invalid class table {path:?}")]
+    ClassTable {
+        /// The file (`<memory>` when parsed from a string).
+        path: PathBuf,
+        /// What is wrong with it.
+        #[source]
+        problem: ClassTableProblem,
+    },
+
+    // ----- we cannot do it ---------------------------------------------------------------------
+    /// The file is valid but uses a feature chronomap does not decode (e.g. JPEG compression).
+    #[error("{path:?} uses {what}, which chronomap cannot read")]
+    Unsupported {
+        /// The file.
+        path: PathBuf,
+        /// The unsupported feature.
+        what: Unsupported,
+    },
+    /// An EPSG code that the built-in CRS table does not know.
+    #[error(
+        "unsupported CRS EPSG:{code} (supported: 4326, 4258, 4269, 3857, 3395, 326xx/327xx UTM WGS84, \
+         258xx ETRS89 UTM, 269xx NAD83 UTM, 2154, 3035, 27700, 3031, 3413, 3976)"
+    )]
+    UnsupportedCrs {
+        /// The EPSG code.
+        code: u32,
+    },
+
+    // ----- the caller is at fault --------------------------------------------------------------
+    /// A pixel window does not fit inside the raster.
+    #[error("window {window:?} does not fit in a {width}x{height} raster")]
+    WindowOutOfBounds {
+        /// The requested window.
+        window: Window,
+        /// Raster width in pixels.
+        width: usize,
+        /// Raster height in pixels.
+        height: usize,
+    },
+    /// A band index (0-based) is not in the raster.
+    #[error("band {band} does not exist (the raster has {bands} bands, indices start at 0)")]
+    BandOutOfRange {
+        /// Requested 0-based band index.
+        band: usize,
+        /// Number of bands.
+        bands: usize,
+    },
+    /// A read would allocate more than the reader's limit (see
+    /// [`GeoTiffReader::set_max_read_bytes`](crate::GeoTiffReader::set_max_read_bytes)).
+    #[error("reading {bytes} bytes exceeds the limit of {limit} bytes; read smaller windows")]
+    ReadTooLarge {
+        /// Bytes the read would allocate.
+        bytes: u64,
+        /// The limit.
+        limit: u64,
+    },
+    /// A typed read asked for a sample type other than the file's.
+    #[error("the raster holds {actual:?} samples, not {requested:?}")]
+    TypeMismatch {
+        /// Type asked for.
+        requested: SampleType,
+        /// Type stored in the file.
+        actual: SampleType,
+    },
+    /// A data buffer has the wrong number of elements.
+    #[error("buffer holds {actual} values, expected {expected}")]
+    DataLength {
+        /// Expected element count.
+        expected: usize,
+        /// Actual element count.
+        actual: usize,
+    },
+    /// A raster specification is invalid (zero size, tile size not a multiple of 16, ...).
+    #[error("invalid raster specification: {problem}")]
+    InvalidSpec {
+        /// What is wrong.
+        problem: &'static str,
+    },
+    /// A raster has no georeferencing (geotransform or EPSG code) where one is required.
+    #[error("{path:?} has no {missing}, which is required here")]
+    MissingGeoreferencing {
+        /// The file.
+        path: PathBuf,
+        /// `"geotransform"` or `"EPSG code"`.
+        missing: &'static str,
+    },
+    /// A coordinate could not be transformed between two CRSs.
+    #[error("cannot transform ({x}, {y}) from EPSG:{from} to EPSG:{to}")]
+    Transform {
+        /// Input x (longitude in degrees for geographic CRSs).
+        x: f64,
+        /// Input y (latitude in degrees for geographic CRSs).
+        y: f64,
+        /// Source EPSG code.
+        from: u32,
+        /// Target EPSG code.
+        to: u32,
+    },
+    /// A vector file has an extension chronomap does not recognise.
+    #[error("{path:?}: unknown vector format (expected .osm, .osm.pbf/.pbf, .geojson/.json)")]
+    UnknownVectorFormat {
+        /// The file.
+        path: PathBuf,
+    },
+
+    // ----- the environment ---------------------------------------------------------------------
+    /// Reading or writing failed.
+    #[error("i/o error on {path:?}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Encoding a PNG failed.
+    #[error("cannot encode PNG {path:?}")]
+    Png {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: png::EncodingError,
+    },
+}
+
+/// `Result` with [`Error`] as the default error.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io {
+            path: path.into(),
+            source,
+        }
+    }
+}
+
+/// What is wrong with a TIFF file.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum TiffProblem {
+    /// The first four bytes are not a TIFF or BigTIFF signature.
+    #[error("not a TIFF file (first bytes {magic:02x?})")]
+    NotTiff {
+        /// The first bytes of the file.
+        magic: Vec<u8>,
+    },
+    /// A structure extends past the end of the file.
+    #[error("truncated: {what} needs bytes {offset}..{end} but the file has {file_len} bytes")]
+    Truncated {
+        /// What was being read.
+        what: &'static str,
+        /// Start offset.
+        offset: u64,
+        /// End offset (exclusive).
+        end: u64,
+        /// File length.
+        file_len: u64,
+    },
+    /// An IFD has an implausible number of entries.
+    #[error("IFD at offset {offset} claims {count} entries")]
+    TooManyEntries {
+        /// IFD offset.
+        offset: u64,
+        /// Entry count.
+        count: u64,
+    },
+    /// A required tag is absent.
+    #[error("missing required tag {tag}")]
+    MissingTag {
+        /// Tag name.
+        tag: &'static str,
+    },
+    /// A tag has an invalid type or count.
+    #[error("tag {tag} has field type {field_type} and {count} values, which is invalid")]
+    BadTagShape {
+        /// Tag name.
+        tag: &'static str,
+        /// TIFF field type code.
+        field_type: u16,
+        /// Value count.
+        count: u64,
+    },
+    /// A tag has an invalid value.
+    #[error("tag {tag} has the invalid value {value}")]
+    BadTagValue {
+        /// Tag name.
+        tag: &'static str,
+        /// The value.
+        value: u64,
+    },
+    /// Width or height is zero or too large to address.
+    #[error("image size {width}x{height} with {samples} samples is invalid")]
+    BadSize {
+        /// Width.
+        width: u64,
+        /// Height.
+        height: u64,
+        /// Samples per pixel.
+        samples: u64,
+    },
+    /// The number of strip/tile offsets does not match the image layout.
+    #[error("{tag} holds {found} values but the layout needs {expected}")]
+    ChunkCount {
+        /// Tag name.
+        tag: &'static str,
+        /// Values present.
+        found: u64,
+        /// Values required.
+        expected: u64,
+    },
+    /// A strip/tile lies (partly) outside the file.
+    #[error(
+        "{kind} {index} at offset {offset} with {bytes} bytes lies past the end of the file ({file_len} bytes)"
+    )]
+    ChunkOutOfRange {
+        /// `"tile"` or `"strip"`.
+        kind: &'static str,
+        /// Chunk index.
+        index: usize,
+        /// Offset.
+        offset: u64,
+        /// Byte count.
+        bytes: u64,
+        /// File length.
+        file_len: u64,
+    },
+    /// A strip/tile claims to decompress to more than its compressed size allows.
+    #[error(
+        "{kind} {index} would decompress {compressed} bytes into {decoded} bytes, beyond what {codec} can encode"
+    )]
+    ChunkImplausible {
+        /// `"tile"` or `"strip"`.
+        kind: &'static str,
+        /// Chunk index.
+        index: usize,
+        /// Compressed bytes.
+        compressed: u64,
+        /// Required decoded bytes.
+        decoded: u64,
+        /// Codec name.
+        codec: &'static str,
+    },
+    /// A strip/tile's compressed data is corrupt.
+    #[error("{kind} {index}: corrupt {codec} data ({detail})")]
+    Corrupt {
+        /// `"tile"` or `"strip"`.
+        kind: &'static str,
+        /// Chunk index.
+        index: usize,
+        /// Codec name.
+        codec: &'static str,
+        /// Decoder message.
+        detail: String,
+    },
+    /// A strip/tile decompressed to fewer bytes than its dimensions require.
+    #[error("{kind} {index} decoded to {got} bytes, expected {expected}")]
+    ChunkShort {
+        /// `"tile"` or `"strip"`.
+        kind: &'static str,
+        /// Chunk index.
+        index: usize,
+        /// Bytes produced.
+        got: usize,
+        /// Bytes required.
+        expected: usize,
+    },
+    /// The GeoKey directory is malformed.
+    #[error("malformed GeoKey directory ({detail})")]
+    GeoKeys {
+        /// What is wrong.
+        detail: &'static str,
+    },
+}
+
+/// A valid TIFF feature that chronomap does not decode.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Unsupported {
+    /// A compression scheme other than none, LZW, Deflate, PackBits.
+    #[error("compression {code} ({name})")]
+    Compression {
+        /// TIFF compression code.
+        code: u16,
+        /// Its usual name.
+        name: &'static str,
+    },
+    /// A sample format / bit depth pair other than u8, u16, i16, u32, i32, f32, f64.
+    #[error("{bits}-bit samples of sample format {format} (1 unsigned, 2 signed, 3 float)")]
+    SampleFormat {
+        /// TIFF SampleFormat.
+        format: u16,
+        /// Bits per sample.
+        bits: u16,
+    },
+    /// Bands of different bit depths or formats in one file.
+    #[error("bands with different bit depths or sample formats")]
+    MixedSamples,
+    /// A predictor other than 1, 2, 3 (or 3 on integer data).
+    #[error("predictor {0}")]
+    Predictor(u16),
+    /// Chroma-subsampled YCbCr data.
+    #[error("YCbCr subsampled pixels")]
+    YCbCr,
+    /// A BigTIFF file with an unusual offset size.
+    #[error("BigTIFF with {0}-byte offsets")]
+    OffsetSize(u16),
+}
+
+/// What is wrong with a vector file.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum VectorProblem {
+    /// XML syntax error or invalid UTF-8.
+    #[error("malformed XML near byte {position}: {detail}")]
+    Xml {
+        /// Byte offset in the file.
+        position: u64,
+        /// Parser message.
+        detail: String,
+    },
+    /// An element misses a required attribute or has an unparsable one.
+    #[error("<{element}> has a missing or invalid `{attribute}` attribute near byte {position}")]
+    BadAttribute {
+        /// Element name.
+        element: &'static str,
+        /// Attribute name.
+        attribute: &'static str,
+        /// Byte offset in the file.
+        position: u64,
+    },
+    /// Decoding the PBF container failed.
+    #[error("malformed OSM PBF: {detail}")]
+    Pbf {
+        /// Decoder message.
+        detail: String,
+    },
+    /// A way references a node absent from the file (strict mode).
+    #[error("way {way} references node {node}, which is not in the file")]
+    MissingNode {
+        /// Way id.
+        way: i64,
+        /// Node id.
+        node: i64,
+    },
+    /// A relation references a way absent from the file (strict mode).
+    #[error("relation {relation} references way {way}, which is not in the file")]
+    MissingWay {
+        /// Relation id.
+        relation: i64,
+        /// Way id.
+        way: i64,
+    },
+    /// An area (closed way, multipolygon, GeoJSON polygon) has a ring that does not close.
+    #[error("{what} {id} has a ring that does not close")]
+    UnclosedRing {
+        /// `"way"`, `"relation"` or `"feature"`.
+        what: &'static str,
+        /// OSM id, or 0-based feature index for GeoJSON.
+        id: i64,
+    },
+    /// The GeoJSON document is not valid JSON/GeoJSON.
+    #[error("malformed GeoJSON: {detail}")]
+    GeoJson {
+        /// Parser message.
+        detail: String,
+    },
+    /// The GeoJSON document is valid but not a FeatureCollection.
+    #[error("GeoJSON root is a {found}, expected a FeatureCollection")]
+    NotFeatureCollection {
+        /// What was found.
+        found: &'static str,
+    },
+    /// `--attribute NAME` was asked for but a feature lacks it or it is not an integer 0-255.
+    #[error("feature {index} has no integer property `{attribute}` in 0..=255")]
+    BadClassAttribute {
+        /// 0-based feature index.
+        index: usize,
+        /// Property name.
+        attribute: String,
+    },
+    /// The GeoJSON `crs` member names a CRS that is not an EPSG code.
+    #[error("GeoJSON crs `{name}` is not an EPSG code")]
+    BadCrs {
+        /// The crs name.
+        name: String,
+    },
+}
+
+/// What is wrong with a class table.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ClassTableProblem {
+    /// The JSON does not parse or does not match the schema.
+    #[error("malformed JSON: {detail}")]
+    Json {
+        /// Parser message.
+        detail: String,
+    },
+    /// A rule refers to a class id that is not declared.
+    #[error("rule {rule} uses class {class}, which is not declared in `classes`")]
+    UnknownClass {
+        /// 0-based rule index.
+        rule: usize,
+        /// Class id.
+        class: u8,
+    },
+    /// A class id is declared twice.
+    #[error("class {class} is declared twice")]
+    DuplicateClass {
+        /// Class id.
+        class: u8,
+    },
+    /// A line rule has no positive width.
+    #[error(
+        "rule {rule} burns lines but has no positive width (set `width_m` on the rule or `line_width_m` on the class)"
+    )]
+    NoWidth {
+        /// 0-based rule index.
+        rule: usize,
+    },
+}

@@ -1,0 +1,54 @@
+//! Geodata for chronomap: GeoTIFF reading and writing, georeferencing, coordinate reference
+//! systems, OpenStreetMap/GeoJSON label rasterization and PNG quicklooks. No tensors here:
+//! pixels are plain band-major `Vec`s (`[bands, height, width]`).
+//!
+//! # Overview
+//! - [`GeoTiffReader`] opens a GeoTIFF (striped/tiled, pixel/band interleaved, BigTIFF,
+//!   none/LZW/Deflate/PackBits, predictors 1-3, u8..f64) and reads pixel [`Window`]s of any
+//!   bands, decoding only the tiles the window touches. [`RasterInfo`] describes the file:
+//!   size, [`SampleType`], [`GeoTransform`], EPSG code, nodata.
+//! - [`write_geotiff`] writes a whole raster described by a [`RasterSpec`];
+//!   [`GeoTiffWriter`] streams larger-than-memory rasters window by window. Both write to a
+//!   temporary file and rename it into place.
+//!
+//! # Example
+//! ```
+//! use chronomap_geo::{GeoTiffReader, GeoTransform, RasterData, RasterSpec, SampleType, Window, write_geotiff};
+//! let dir = tempfile::tempdir()?;
+//! let path = dir.path().join("labels.tif");
+//! let spec = RasterSpec::new(64, 64, 1, SampleType::U8)
+//!     .with_geotransform(GeoTransform::north_up(355_000.0, 1_780_000.0, 10.0))
+//!     .with_epsg(32628);
+//! write_geotiff(&path, &spec, RasterData::U8(&vec![3u8; 64 * 64]))?;
+//! let r = GeoTiffReader::open(&path)?;
+//! assert_eq!(r.read_window_u8(Window::new(10, 10, 2, 2), &[0])?, vec![3; 4]);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # Features
+//! This crate has no optional features; everything is pure Rust.
+
+mod chunk_cache;
+pub mod crs;
+mod error;
+mod geotransform;
+mod grid;
+mod raster_info;
+mod reader;
+mod sample;
+mod sample_type;
+mod stats;
+mod tiff_format;
+mod window;
+mod writer;
+
+pub use error::{ClassTableProblem, Error, Result, TiffProblem, Unsupported, VectorProblem};
+pub use geotransform::GeoTransform;
+pub use grid::Grid;
+pub use raster_info::{Compression, Interleave, Predictor, RasterInfo};
+pub use reader::{DEFAULT_CACHE_BYTES, DEFAULT_MAX_READ_BYTES, GeoTiffReader};
+pub use sample::Sample;
+pub use sample_type::SampleType;
+pub use stats::BandStats;
+pub use window::Window;
+pub use writer::{BIGTIFF_THRESHOLD, GeoTiffWriter, RasterData, RasterSpec, write_geotiff};

@@ -1,0 +1,125 @@
+//! What a GeoTIFF holds: size, bands, sample type, georeferencing, nodata and storage layout.
+
+use crate::geotransform::GeoTransform;
+use crate::grid::Grid;
+use crate::sample_type::SampleType;
+
+/// Compression of a TIFF's strips or tiles.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Compression {
+    /// Uncompressed (TIFF code 1).
+    None,
+    /// LZW (code 5), e.g. Landsat Collection 2.
+    Lzw,
+    /// Deflate / zlib (codes 8 and 32946), GDAL's `COMPRESS=DEFLATE`.
+    Deflate,
+    /// PackBits run-length encoding (code 32773).
+    PackBits,
+}
+
+impl Compression {
+    /// The GDAL creation-option name (`NONE`, `LZW`, `DEFLATE`, `PACKBITS`).
+    pub fn gdal_name(self) -> &'static str {
+        match self {
+            Compression::None => "NONE",
+            Compression::Lzw => "LZW",
+            Compression::Deflate => "DEFLATE",
+            Compression::PackBits => "PACKBITS",
+        }
+    }
+
+    pub(crate) fn tiff_code(self) -> u16 {
+        match self {
+            Compression::None => 1,
+            Compression::Lzw => 5,
+            Compression::Deflate => 8,
+            Compression::PackBits => 32773,
+        }
+    }
+}
+
+/// TIFF predictor applied before compression.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Predictor {
+    /// No predictor (1).
+    None,
+    /// Horizontal differencing of samples (2), GDAL `PREDICTOR=2`.
+    Horizontal,
+    /// Floating-point byte-plane differencing (3), GDAL `PREDICTOR=3`; float samples only.
+    FloatingPoint,
+}
+
+impl Predictor {
+    pub(crate) fn tiff_code(self) -> u16 {
+        match self {
+            Predictor::None => 1,
+            Predictor::Horizontal => 2,
+            Predictor::FloatingPoint => 3,
+        }
+    }
+}
+
+/// How the bands of a pixel are laid out in the file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Interleave {
+    /// All bands of a pixel together (`PlanarConfiguration=1`, GDAL `INTERLEAVE=PIXEL`).
+    Pixel,
+    /// One plane per band (`PlanarConfiguration=2`, GDAL `INTERLEAVE=BAND`).
+    Band,
+}
+
+/// Everything chronomap knows about a GeoTIFF without decoding pixels.
+///
+/// Only the first image of the file (IFD 0, the full resolution) is described; overviews of
+/// Cloud-Optimized GeoTIFFs are counted in [`overviews`](Self::overviews) and never read.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RasterInfo {
+    /// Width in pixels (columns).
+    pub width: usize,
+    /// Height in pixels (rows).
+    pub height: usize,
+    /// Number of bands (TIFF samples per pixel).
+    pub bands: usize,
+    /// Sample type of every band.
+    pub sample_type: SampleType,
+    /// Pixel -> world transform in GDAL order, shifted by half a pixel for `PixelIsPoint`
+    /// rasters exactly as GDAL does; `None` when the file is not georeferenced (or only
+    /// through ground control points).
+    pub geotransform: Option<GeoTransform>,
+    /// EPSG code of the CRS from the GeoKey directory; `None` for user-defined CRSs.
+    pub epsg: Option<u32>,
+    /// Nodata value from the `GDAL_NODATA` tag.
+    pub nodata: Option<f64>,
+    /// Width of a storage block (tile width, or the image width for strips).
+    pub block_width: usize,
+    /// Height of a storage block (tile height or rows per strip).
+    pub block_height: usize,
+    /// Whether the file is tiled (else striped).
+    pub tiled: bool,
+    /// Band layout.
+    pub interleave: Interleave,
+    /// Compression.
+    pub compression: Compression,
+    /// Predictor.
+    pub predictor: Predictor,
+    /// Whether the file is a BigTIFF.
+    pub bigtiff: bool,
+    /// Number of further images after the first (overviews and masks of COGs).
+    pub overviews: usize,
+    /// Whether the GeoKey `GTRasterTypeGeoKey` says `PixelIsPoint`.
+    pub pixel_is_point: bool,
+    /// Per-band descriptions from GDAL metadata (`None` where absent); `bands` entries.
+    pub band_descriptions: Vec<Option<String>>,
+}
+
+impl RasterInfo {
+    /// The reference grid (size, geotransform, EPSG) of the raster, if it is georeferenced.
+    pub fn grid(&self) -> Option<Grid> {
+        self.geotransform.map(|geotransform| Grid {
+            width: self.width,
+            height: self.height,
+            geotransform,
+            epsg: self.epsg,
+        })
+    }
+}

@@ -1,0 +1,548 @@
+//! GeoTIFF conformance with GDAL, both ways:
+//! - files written by `gdal_translate` with every layout/compression/predictor/type/BigTIFF/COG
+//!   option are read by chronomap with the same pixels and georeferencing as GDAL reports;
+//! - files written by chronomap are read by GDAL with the same pixels, geotransform, EPSG,
+//!   nodata and statistics.
+//!
+//! The expected pixels are the ones chronomap wrote into the uncompressed source file, and
+//! GDAL's own decoding of that source (`gdal_pixels`) is checked against them first.
+
+use std::path::Path;
+
+use chronomap_geo::{
+    GeoTiffReader, GeoTransform, Interleave, RasterData, RasterSpec, SampleType, Window,
+    write_geotiff,
+};
+
+use crate::require_gdal;
+use crate::util::{gdal_epsg, gdal_geotransform, gdal_pixels, gdalinfo, run};
+
+const W: usize = 70;
+const H: usize = 45;
+const BANDS: usize = 3;
+
+/// Values exercising the full range of each type (negative, large, fractional).
+fn source_values(t: SampleType) -> Vec<f64> {
+    (0..W * H * BANDS)
+        .map(|i| {
+            let smooth = (i % W) as f64 * 3.0 + (i / W) as f64 * 0.5;
+            let noise = ((i * 7919) % 113) as f64;
+            match t {
+                SampleType::U8 => ((smooth + noise) % 256.0).floor(),
+                SampleType::U16 => ((smooth * 97.0 + noise) % 65536.0).floor(),
+                SampleType::I16 => ((smooth * 37.0 + noise) % 60000.0 - 30000.0).floor(),
+                SampleType::U32 => (smooth * 1e5 + noise).floor(),
+                SampleType::I32 => (smooth * 1e5 - 1e7 + noise).floor(),
+                SampleType::F32 => ((smooth - 50.0) * 0.37 + noise * 1e-3) as f32 as f64,
+                SampleType::F64 => (smooth - 50.0) * 0.37 + noise * 1e-7,
+            }
+        })
+        .collect()
+}
+
+fn write_source(path: &Path, t: SampleType, values: &[f64]) {
+    let spec = RasterSpec::new(W, H, BANDS, t)
+        .with_geotransform(GeoTransform::north_up(355_000.0, 1_780_000.0, 10.0))
+        .with_epsg(32628)
+        .with_compression(chronomap_geo::Compression::None)
+        .with_strips(H);
+    macro_rules! w {
+        ($ty:ty, $v:ident) => {{
+            let d: Vec<$ty> = values.iter().map(|&x| x as $ty).collect();
+            write_geotiff(path, &spec, RasterData::$v(&d)).unwrap()
+        }};
+    }
+    match t {
+        SampleType::U8 => w!(u8, U8),
+        SampleType::U16 => w!(u16, U16),
+        SampleType::I16 => w!(i16, I16),
+        SampleType::U32 => w!(u32, U32),
+        SampleType::I32 => w!(i32, I32),
+        SampleType::F32 => w!(f32, F32),
+        SampleType::F64 => w!(f64, F64),
+    }
+}
+
+/// Asserts equal pixel vectors, reporting the number of differences and the first one.
+fn assert_same(got: &[f64], expected: &[f64], what: &str) {
+    assert_eq!(got.len(), expected.len(), "{what}: lengths");
+    let bad: Vec<usize> = (0..got.len())
+        .filter(|&i| got[i].to_bits() != expected[i].to_bits())
+        .collect();
+    if let Some(&i) = bad.first() {
+        panic!(
+            "{what}: {} of {} pixels differ; first at index {i} (band {}, row {}, col {}): {} vs {}",
+            bad.len(),
+            got.len(),
+            i / (W * H),
+            i % (W * H) / W,
+            i % W,
+            got[i],
+            expected[i]
+        );
+    }
+}
+
+/// gdalinfo prints geotransforms with 15-16 significant digits.
+fn assert_gt_close(ours: Option<[f64; 6]>, gdal: Option<[f64; 6]>, what: &str) {
+    match (ours, gdal) {
+        (Some(a), Some(b)) => {
+            for i in 0..6 {
+                assert!(
+                    (a[i] - b[i]).abs() <= 1e-13 * b[i].abs().max(1e-3),
+                    "{what}: {a:?} vs GDAL {b:?}"
+                );
+            }
+        }
+        (a, b) => assert_eq!(a, b, "{what}"),
+    }
+}
+
+fn read_f64(r: &GeoTiffReader, win: Window, bands: &[usize]) -> Vec<f64> {
+    r.read_window_as::<f64>(win, bands).unwrap()
+}
+
+/// Checks chronomap's reading of `path` against `expected` pixels and gdalinfo.
+fn check_against_gdal(path: &Path, expected: &[f64], what: &str) {
+    let r = GeoTiffReader::open(path).unwrap_or_else(|e| panic!("{what}: {e:?}"));
+    let info = gdalinfo(path, false);
+    assert_eq!(
+        r.info().width,
+        info["size"][0].as_u64().unwrap() as usize,
+        "{what}"
+    );
+    assert_eq!(
+        r.info().height,
+        info["size"][1].as_u64().unwrap() as usize,
+        "{what}"
+    );
+    assert_gt_close(
+        r.info().geotransform.map(|g| g.0),
+        gdal_geotransform(&info),
+        what,
+    );
+    assert_eq!(r.info().epsg, gdal_epsg(&info), "{what}");
+    let bands: Vec<usize> = (0..r.info().bands).collect();
+    let all = read_f64(&r, Window::full(W, H), &bands);
+    assert_eq!(all.len(), expected.len(), "{what}");
+    assert_same(&all, expected, what);
+    // a window crossing tile/strip borders, bands reordered
+    let win = Window::new(13, 7, 41, 29);
+    let part = read_f64(&r, win, &[2, 0]);
+    for (i, b) in [2usize, 0].into_iter().enumerate() {
+        for row in 0..win.height {
+            for col in 0..win.width {
+                assert_eq!(
+                    part[(i * win.height + row) * win.width + col],
+                    expected[(b * H + win.row + row) * W + win.col + col],
+                    "{what}: window pixel band {b} ({col}, {row})"
+                );
+            }
+        }
+    }
+}
+
+/// Every GTiff layout a user's GDAL may produce, for every sample type.
+#[test]
+fn chronomap_reads_gdal_translate_outputs() {
+    require_gdal!();
+    let dir = tempfile::tempdir().unwrap();
+    let mut checked = 0;
+    for t in [
+        SampleType::U8,
+        SampleType::U16,
+        SampleType::I16,
+        SampleType::U32,
+        SampleType::I32,
+        SampleType::F32,
+        SampleType::F64,
+    ] {
+        let src = dir.path().join(format!("src_{t}.tif"));
+        let values = source_values(t);
+        write_source(&src, t, &values);
+        // GDAL decodes our source to the same values (writer check, independent of our reader)
+        assert_same(
+            &gdal_pixels(&src, dir.path()),
+            &values,
+            &format!("GDAL reading chronomap's {t} source"),
+        );
+        let pred = if t.is_float() {
+            "PREDICTOR=3"
+        } else {
+            "PREDICTOR=2"
+        };
+        let variants: Vec<Vec<&str>> = vec![
+            vec![],
+            vec!["-co", "COMPRESS=DEFLATE", "-co", pred],
+            vec!["-co", "COMPRESS=LZW", "-co", "PREDICTOR=2"],
+            vec!["-co", "COMPRESS=PACKBITS", "-co", "INTERLEAVE=BAND"],
+            vec![
+                "-co",
+                "TILED=YES",
+                "-co",
+                "BLOCKXSIZE=32",
+                "-co",
+                "BLOCKYSIZE=16",
+            ],
+            vec![
+                "-co",
+                "TILED=YES",
+                "-co",
+                "BLOCKXSIZE=16",
+                "-co",
+                "BLOCKYSIZE=32",
+                "-co",
+                "COMPRESS=DEFLATE",
+                "-co",
+                pred,
+                "-co",
+                "INTERLEAVE=BAND",
+            ],
+            vec![
+                "-co",
+                "TILED=YES",
+                "-co",
+                "COMPRESS=LZW",
+                "-co",
+                "INTERLEAVE=PIXEL",
+                "-co",
+                pred,
+            ],
+            vec![
+                "-co",
+                "BIGTIFF=YES",
+                "-co",
+                "TILED=YES",
+                "-co",
+                "BLOCKXSIZE=16",
+                "-co",
+                "BLOCKYSIZE=16",
+                "-co",
+                "COMPRESS=DEFLATE",
+            ],
+            vec![
+                "-co",
+                "BIGTIFF=YES",
+                "-co",
+                "INTERLEAVE=BAND",
+                "-co",
+                "ROWS_PER_STRIP=7",
+            ],
+            vec![
+                "-co",
+                "ENDIANNESS=BIG",
+                "-co",
+                "COMPRESS=DEFLATE",
+                "-co",
+                pred,
+                "-co",
+                "TILED=YES",
+                "-co",
+                "BLOCKXSIZE=16",
+                "-co",
+                "BLOCKYSIZE=16",
+            ],
+            vec!["-co", "ENDIANNESS=BIG", "-co", "INTERLEAVE=BAND"],
+            vec![
+                "-co",
+                "COMPRESS=DEFLATE",
+                "-co",
+                "ZLEVEL=9",
+                "-co",
+                "ROWS_PER_STRIP=1",
+            ],
+            vec![
+                "-of",
+                "COG",
+                "-co",
+                "BLOCKSIZE=16",
+                "-co",
+                "COMPRESS=DEFLATE",
+                "-co",
+                pred,
+                "-co",
+                "OVERVIEWS=AUTO",
+            ],
+        ];
+        for (i, opts) in variants.iter().enumerate() {
+            let out = dir.path().join(format!("v{i}_{t}.tif"));
+            let mut args = vec!["-q"];
+            args.extend(opts.iter().copied());
+            args.push(src.to_str().unwrap());
+            args.push(out.to_str().unwrap());
+            run("gdal_translate", &args);
+            check_against_gdal(&out, &values, &format!("{t} {opts:?}"));
+            checked += 1;
+        }
+    }
+    // 7 types x 13 layouts
+    assert_eq!(checked, 91);
+}
+
+#[test]
+fn cog_overviews_are_ignored_and_counted() {
+    require_gdal!();
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src.tif");
+    let values = source_values(SampleType::U16);
+    write_source(&src, SampleType::U16, &values);
+    let cog = dir.path().join("cog.tif");
+    run(
+        "gdal_translate",
+        &[
+            "-q",
+            "-of",
+            "COG",
+            "-co",
+            "BLOCKSIZE=16",
+            "-co",
+            "OVERVIEW_COUNT=2",
+            src.to_str().unwrap(),
+            cog.to_str().unwrap(),
+        ],
+    );
+    let r = GeoTiffReader::open(&cog).unwrap();
+    assert_eq!(r.info().overviews, 2);
+    check_against_gdal(&cog, &values, "COG with 2 overviews");
+}
+
+/// `AREA_OR_POINT=Point` makes GDAL write `PixelIsPoint` and shift the tiepoint by half a
+/// pixel; on reading GDAL shifts back. chronomap must report the same geotransform.
+#[test]
+fn pixel_is_point_matches_gdalinfo() {
+    require_gdal!();
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src.tif");
+    write_source(&src, SampleType::U8, &source_values(SampleType::U8));
+    let pt = dir.path().join("point.tif");
+    run(
+        "gdal_translate",
+        &[
+            "-q",
+            "-mo",
+            "AREA_OR_POINT=Point",
+            src.to_str().unwrap(),
+            pt.to_str().unwrap(),
+        ],
+    );
+    let r = GeoTiffReader::open(&pt).unwrap();
+    assert!(r.info().pixel_is_point);
+    let info = gdalinfo(&pt, false);
+    assert_gt_close(
+        r.info().geotransform.map(|g| g.0),
+        gdal_geotransform(&info),
+        "PixelIsPoint",
+    );
+}
+
+/// Rotated (ModelTransformation), south-up, and geographic rasters, plus nodata: GDAL's
+/// georeferencing as written by `gdal_translate -a_ullr/-a_srs/-a_nodata` or `gdal_edit`.
+#[test]
+fn georeferencing_variants_match_gdalinfo() {
+    require_gdal!();
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src.tif");
+    write_source(&src, SampleType::I16, &source_values(SampleType::I16));
+    let s = src.to_str().unwrap();
+    let cases: Vec<(&str, Vec<&str>)> = vec![
+        (
+            "geographic",
+            vec![
+                "-a_srs",
+                "EPSG:4326",
+                "-a_ullr",
+                "-16.52",
+                "16.06",
+                "-16.45",
+                "16.01",
+                "-a_nodata",
+                "-32768",
+            ],
+        ),
+        (
+            "south-up",
+            vec![
+                "-a_srs",
+                "EPSG:32728",
+                "-a_ullr",
+                "500000",
+                "8000000",
+                "500700",
+                "8000450",
+            ],
+        ),
+        (
+            "lambert93",
+            vec![
+                "-a_srs",
+                "EPSG:2154",
+                "-a_ullr",
+                "650000",
+                "6860000",
+                "650700",
+                "6859550",
+                "-a_nodata",
+                "nan",
+            ],
+        ),
+        (
+            "web-mercator",
+            vec![
+                "-a_srs",
+                "EPSG:3857",
+                "-a_ullr",
+                "-1838000",
+                "1818000",
+                "-1837300",
+                "1817550",
+                "-a_nodata",
+                "0",
+            ],
+        ),
+    ];
+    for (name, opts) in cases {
+        let out = dir.path().join(format!("{name}.tif"));
+        let mut args = vec!["-q"];
+        args.extend(opts.iter().copied());
+        args.extend([s, out.to_str().unwrap()]);
+        run("gdal_translate", &args);
+        let r = GeoTiffReader::open(&out).unwrap();
+        let info = gdalinfo(&out, false);
+        assert_gt_close(
+            r.info().geotransform.map(|g| g.0),
+            gdal_geotransform(&info),
+            name,
+        );
+        assert_eq!(r.info().epsg, gdal_epsg(&info), "{name}");
+        let gdal_nodata = info["bands"][0]["noDataValue"].clone();
+        match (r.info().nodata, gdal_nodata) {
+            (None, serde_json::Value::Null) => {}
+            (Some(v), serde_json::Value::String(s)) if v.is_nan() => assert_eq!(s, "NaN"),
+            (Some(v), serde_json::Value::Number(n)) => assert_eq!(v, n.as_f64().unwrap(), "{name}"),
+            (a, b) => panic!("{name}: nodata {a:?} vs GDAL {b:?}"),
+        }
+    }
+    // a rotated transform can only be set with the Python bindings or -a_gt (GDAL >= 3.8), so
+    // we write it ourselves and check GDAL reads it back identically
+    let rot = dir.path().join("rotated.tif");
+    let gt = GeoTransform([355_000.0, 9.8, 1.7, 1_780_000.0, 1.7, -9.8]);
+    let spec = RasterSpec::new(8, 6, 1, SampleType::U8)
+        .with_geotransform(gt)
+        .with_epsg(32628);
+    write_geotiff(&rot, &spec, RasterData::U8(&[1; 48])).unwrap();
+    assert_gt_close(
+        gdal_geotransform(&gdalinfo(&rot, false)),
+        Some(gt.0),
+        "rotated",
+    );
+    assert_eq!(
+        GeoTiffReader::open(&rot).unwrap().info().geotransform,
+        Some(gt)
+    );
+}
+
+/// chronomap's outputs (class map u8 UTM, probability maps f32 geographic, u16 pixel
+/// interleaved, BigTIFF, striped LZW) as GDAL reads them: pixels, geotransform, EPSG, nodata,
+/// band descriptions and `-stats` identical to chronomap's own statistics.
+#[test]
+fn gdal_reads_chronomap_outputs() {
+    require_gdal!();
+    let dir = tempfile::tempdir().unwrap();
+    let specs = [
+        RasterSpec::new(W, H, 1, SampleType::U8)
+            .with_geotransform(GeoTransform::north_up(355_000.0, 1_780_000.0, 10.0))
+            .with_epsg(32628)
+            .with_nodata(255.0),
+        RasterSpec::new(W, H, BANDS, SampleType::F32)
+            .with_geotransform(GeoTransform([-16.52, 1e-4, 0.0, 16.06, 0.0, -1e-4]))
+            .with_epsg(4326)
+            .with_band_names(["building", "road", "water"]),
+        RasterSpec::new(W, H, BANDS, SampleType::U16)
+            .with_geotransform(GeoTransform::north_up(500_000.0, 8_000_000.0, 20.0))
+            .with_epsg(32733)
+            .with_interleave(Interleave::Pixel)
+            .with_nodata(0.0),
+        RasterSpec::new(W, H, BANDS, SampleType::I16)
+            .with_geotransform(GeoTransform::north_up(650_000.0, 6_860_000.0, 1.5))
+            .with_epsg(2154)
+            .with_bigtiff(true)
+            .with_strips(4)
+            .with_compression(chronomap_geo::Compression::Lzw),
+    ];
+    for (i, spec) in specs.iter().enumerate() {
+        let path = dir.path().join(format!("ours{i}.tif"));
+        let n = spec.width * spec.height * spec.bands;
+        let values: Vec<f64> = source_values(spec.sample_type)[..n].to_vec();
+        let values: Vec<f64> = match spec.sample_type {
+            SampleType::U8 => values.iter().map(|v| (v % 200.0).floor()).collect(),
+            _ => values,
+        };
+        macro_rules! w {
+            ($ty:ty, $v:ident) => {{
+                let d: Vec<$ty> = values.iter().map(|&x| x as $ty).collect();
+                write_geotiff(&path, spec, RasterData::$v(&d)).unwrap()
+            }};
+        }
+        match spec.sample_type {
+            SampleType::U8 => w!(u8, U8),
+            SampleType::U16 => w!(u16, U16),
+            SampleType::I16 => w!(i16, I16),
+            SampleType::F32 => w!(f32, F32),
+            _ => unreachable!(),
+        }
+        let what = format!("spec {i}");
+        assert_same(
+            &gdal_pixels(&path, dir.path()),
+            &values,
+            &format!("{what}: GDAL pixels"),
+        );
+        let info = gdalinfo(&path, true);
+        assert_gt_close(
+            gdal_geotransform(&info),
+            spec.geotransform.map(|g| g.0),
+            &what,
+        );
+        assert_eq!(gdal_epsg(&info), spec.epsg, "{what}");
+        assert_eq!(
+            info["bands"].as_array().unwrap().len(),
+            spec.bands,
+            "{what}"
+        );
+        let ours = GeoTiffReader::open(&path)
+            .unwrap()
+            .statistics(|_, _| {})
+            .unwrap();
+        for (b, band) in info["bands"].as_array().unwrap().iter().enumerate() {
+            assert_eq!(band["type"], spec.sample_type.gdal_name(), "{what}");
+            if let Some(nd) = spec.nodata {
+                assert_eq!(band["noDataValue"].as_f64(), Some(nd), "{what}");
+            }
+            if let Some(name) = spec.band_names.get(b) {
+                assert_eq!(band["description"].as_str(), Some(name.as_str()), "{what}");
+            }
+            let (gmin, gmax, gmean, gstd) = (
+                band["minimum"].as_f64().unwrap(),
+                band["maximum"].as_f64().unwrap(),
+                band["mean"].as_f64().unwrap(),
+                band["stdDev"].as_f64().unwrap(),
+            );
+            // gdalinfo -json prints statistics rounded to 3 decimals
+            let close = |a: f64, b: f64| (a - b).abs() <= 5.000001e-4 + 1e-12 * b.abs();
+            assert!(
+                close(ours[b].min, gmin) && close(ours[b].max, gmax),
+                "{what} band {b} min/max {:?} vs {gmin} {gmax}",
+                ours[b]
+            );
+            assert!(
+                close(ours[b].mean, gmean),
+                "{what} band {b} mean {} vs {gmean}",
+                ours[b].mean
+            );
+            assert!(
+                close(ours[b].std_dev, gstd),
+                "{what} band {b} std {} vs {gstd}",
+                ours[b].std_dev
+            );
+        }
+    }
+}

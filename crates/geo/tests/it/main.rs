@@ -1,0 +1,5 @@
+//! Integration tests of chronomap-geo: conformance with GDAL (skipped with a printed reason
+//! when gdal-bin is absent), bad input, OSM/GeoJSON rasterization.
+
+mod gdal_raster;
+mod util;
