@@ -49,14 +49,15 @@ pub enum Error {
         /// The unsupported feature.
         what: Unsupported,
     },
-    /// An EPSG code that the built-in CRS table does not know.
-    #[error(
-        "unsupported CRS EPSG:{code} (supported: 4326, 4258, 4269, 3857, 3395, 326xx/327xx UTM WGS84, \
-         258xx ETRS89 UTM, 269xx NAD83 UTM, 2154, 3035, 27700, 3031, 3413, 3976)"
-    )]
+    /// An EPSG code chronomap cannot transform: absent from the built-in EPSG table
+    /// (`crs-definitions`, ~6000 codes) or using a projection or datum grid that `proj4rs`
+    /// does not implement.
+    #[error("unsupported CRS EPSG:{code} ({reason})")]
     UnsupportedCrs {
         /// The EPSG code.
         code: u32,
+        /// Why.
+        reason: &'static str,
     },
 
     // ----- the caller is at fault --------------------------------------------------------------

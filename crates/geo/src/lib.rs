@@ -29,23 +29,33 @@
 //! This crate has no optional features; everything is pure Rust.
 
 mod chunk_cache;
+mod class_table;
 pub mod crs;
 mod error;
 mod geotransform;
 mod grid;
 mod raster_info;
+pub mod rasterize;
 mod reader;
 mod sample;
 mod sample_type;
 mod stats;
 mod tiff_format;
+pub mod vector;
 mod window;
 mod writer;
 
+pub use class_table::{
+    BACKGROUND, BUILDING, BurnAs, ClassDef, ClassRule, ClassTable, NODATA, ROAD, VEGETATION, WATER,
+};
 pub use error::{ClassTableProblem, Error, Result, TiffProblem, Unsupported, VectorProblem};
 pub use geotransform::GeoTransform;
 pub use grid::Grid;
 pub use raster_info::{Compression, Interleave, Predictor, RasterInfo};
+pub use rasterize::{
+    FeatureSource, RasterizeOptions, RasterizeReport, rasterize, rasterize_files,
+    rasterize_sources, rasterize_to_geotiff,
+};
 pub use reader::{DEFAULT_CACHE_BYTES, DEFAULT_MAX_READ_BYTES, GeoTiffReader};
 pub use sample::Sample;
 pub use sample_type::SampleType;

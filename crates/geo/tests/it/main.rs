@@ -2,4 +2,5 @@
 //! when gdal-bin is absent), bad input, OSM/GeoJSON rasterization.
 
 mod gdal_raster;
+mod gdal_rasterize;
 mod util;
