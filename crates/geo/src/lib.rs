@@ -34,6 +34,7 @@ pub mod crs;
 mod error;
 mod geotransform;
 mod grid;
+pub mod quicklook;
 mod raster_info;
 pub mod rasterize;
 mod reader;

@@ -65,6 +65,8 @@ fn parse<R: BufRead>(input: R, path: &Path, options: &ReadOptions) -> Result<Vec
     let mut buf = Vec::new();
     let mut data = OsmData::default();
     let mut current = Current::None;
+    let mut depth = 0usize;
+    let mut saw_root = false;
     loop {
         let position = reader.buffer_position();
         let event = reader.read_event_into(&mut buf).map_err(|e| {
@@ -73,15 +75,40 @@ fn parse<R: BufRead>(input: R, path: &Path, options: &ReadOptions) -> Result<Vec
                 detail: e.to_string(),
             })
         })?;
+        if let Event::Start(e) | Event::Empty(e) = &event
+            && !saw_root
+        {
+            saw_root = true;
+            if e.local_name().as_ref() != "osm" && e.local_name().as_ref() != "osmChange" {
+                return Err(fail(VectorProblem::Xml {
+                    position,
+                    detail: format!("root element is <{}>, not <osm>", e.local_name().as_ref()),
+                }));
+            }
+        }
         match event {
             Event::Start(e) => {
+                depth += 1;
                 start(&e, &mut current, &mut data, position).map_err(fail)?;
             }
             Event::Empty(e) => {
                 start(&e, &mut current, &mut data, position).map_err(fail)?;
                 end(e.local_name().as_ref(), &mut current, &mut data, options);
             }
-            Event::End(e) => end(e.local_name().as_ref(), &mut current, &mut data, options),
+            Event::End(e) => {
+                depth = depth.saturating_sub(1);
+                end(e.local_name().as_ref(), &mut current, &mut data, options);
+            }
+            Event::Eof if depth > 0 || !saw_root => {
+                return Err(fail(VectorProblem::Xml {
+                    position,
+                    detail: if saw_root {
+                        "unexpected end of file inside an element".into()
+                    } else {
+                        "no <osm> element".into()
+                    },
+                }));
+            }
             Event::Eof => break,
             _ => {}
         }

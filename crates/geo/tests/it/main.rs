@@ -1,6 +1,8 @@
 //! Integration tests of chronomap-geo: conformance with GDAL (skipped with a printed reason
 //! when gdal-bin is absent), bad input, OSM/GeoJSON rasterization.
 
+mod bad_input;
 mod gdal_raster;
 mod gdal_rasterize;
+mod osm;
 mod util;

@@ -1,0 +1,385 @@
+//! Bad input gives typed errors that name the file, never a panic or a huge allocation.
+
+use std::path::Path;
+
+use chronomap_geo::vector::{ReadOptions, read_vector};
+use chronomap_geo::{
+    ClassTable, Error, GeoTiffReader, RasterData, RasterSpec, RasterizeOptions, SampleType,
+    TiffProblem, Unsupported, VectorProblem, Window, rasterize_to_geotiff, write_geotiff,
+};
+
+/// A little-endian classic TIFF: header, one IFD right after it (GDAL-style), then `data`.
+/// `entries`: (tag, field type, values); values are written inline or after the IFD.
+fn tiff(entries: &[(u16, u16, Vec<u64>)], data: &[u8]) -> Vec<u8> {
+    let size = |t: u16| match t {
+        3 => 2,
+        4 => 4,
+        _ => 1,
+    };
+    let ifd_len = 2 + entries.len() * 12 + 4;
+    let mut out = b"II*\0".to_vec();
+    out.extend_from_slice(&8u32.to_le_bytes());
+    let mut extra = Vec::new();
+    let extra_at = 8 + ifd_len;
+    let mut ifd = (entries.len() as u16).to_le_bytes().to_vec();
+    let mut sorted = entries.to_vec();
+    sorted.sort_by_key(|e| e.0);
+    for (tag, t, values) in &sorted {
+        ifd.extend_from_slice(&tag.to_le_bytes());
+        ifd.extend_from_slice(&t.to_le_bytes());
+        ifd.extend_from_slice(&(values.len() as u32).to_le_bytes());
+        let bytes: Vec<u8> = values
+            .iter()
+            .flat_map(|&v| match size(*t) {
+                2 => (v as u16).to_le_bytes().to_vec(),
+                4 => (v as u32).to_le_bytes().to_vec(),
+                _ => vec![v as u8],
+            })
+            .collect();
+        if bytes.len() <= 4 {
+            let mut b = bytes.clone();
+            b.resize(4, 0);
+            ifd.extend_from_slice(&b);
+        } else {
+            ifd.extend_from_slice(&((extra_at + extra.len()) as u32).to_le_bytes());
+            extra.extend_from_slice(&bytes);
+        }
+    }
+    ifd.extend_from_slice(&0u32.to_le_bytes());
+    out.extend_from_slice(&ifd);
+    out.extend_from_slice(&extra);
+    out.extend_from_slice(data);
+    out
+}
+
+/// Tags of a `w x h` u8 single-strip image whose data starts at `offset`.
+fn strip_tags(
+    w: u64,
+    h: u64,
+    offset: u64,
+    count: u64,
+    compression: u64,
+) -> Vec<(u16, u16, Vec<u64>)> {
+    vec![
+        (256, 4, vec![w]),
+        (257, 4, vec![h]),
+        (258, 3, vec![8]),
+        (259, 3, vec![compression]),
+        (262, 3, vec![1]),
+        (273, 4, vec![offset]),
+        (277, 3, vec![1]),
+        (278, 4, vec![h]),
+        (279, 4, vec![count]),
+    ]
+}
+
+fn open_err(bytes: Vec<u8>, dir: &Path, name: &str) -> Error {
+    let p = dir.join(name);
+    std::fs::write(&p, bytes).unwrap();
+    let e = GeoTiffReader::open(&p)
+        .and_then(|r| r.read_all().map(|_| ()))
+        .unwrap_err();
+    assert!(
+        e.to_string().contains(name),
+        "error does not name the file: {e}"
+    );
+    e
+}
+
+#[test]
+fn a_valid_hand_made_file_reads() {
+    // the helper itself is right: a 4 x 2 uncompressed strip reads back
+    let header_len = 8 + 2 + 9 * 12 + 4;
+    let bytes = tiff(
+        &strip_tags(4, 2, header_len as u64, 8, 1),
+        &[1, 2, 3, 4, 5, 6, 7, 8],
+    );
+    let r = GeoTiffReader::from_bytes(bytes).unwrap();
+    assert_eq!(
+        r.read_window_u8(Window::full(4, 2), &[0]).unwrap(),
+        vec![1, 2, 3, 4, 5, 6, 7, 8]
+    );
+}
+
+#[test]
+fn wrong_magic_truncated_and_ifd_past_end() {
+    let dir = tempfile::tempdir().unwrap();
+    assert!(matches!(
+        open_err(b"GIF89a not a tiff".to_vec(), dir.path(), "gif.tif"),
+        Error::Tiff {
+            problem: TiffProblem::NotTiff { .. },
+            ..
+        }
+    ));
+    assert!(matches!(
+        open_err(Vec::new(), dir.path(), "empty.tif"),
+        Error::Tiff { .. }
+    ));
+    let mut past = b"II*\0".to_vec();
+    past.extend_from_slice(&1_000_000u32.to_le_bytes());
+    assert!(matches!(
+        open_err(past, dir.path(), "past.tif"),
+        Error::Tiff {
+            problem: TiffProblem::Truncated {
+                offset: 1_000_000,
+                ..
+            },
+            ..
+        }
+    ));
+    // chronomap writes its IFD last: truncation loses it
+    let good = dir.path().join("good.tif");
+    write_geotiff(
+        &good,
+        &RasterSpec::new(64, 64, 1, SampleType::U16),
+        RasterData::U16(&[9; 4096]),
+    )
+    .unwrap();
+    let bytes = std::fs::read(&good).unwrap();
+    assert!(matches!(
+        open_err(bytes[..bytes.len() / 2].to_vec(), dir.path(), "half.tif"),
+        Error::Tiff {
+            problem: TiffProblem::Truncated { .. },
+            ..
+        }
+    ));
+    // a GDAL-style file (IFD first) cut inside its pixel data: the strip is out of range
+    let header_len = 8 + 2 + 9 * 12 + 4;
+    let bytes = tiff(
+        &strip_tags(100, 100, header_len as u64, 10_000, 1),
+        &[7; 10_000],
+    );
+    assert!(matches!(
+        open_err(bytes[..header_len + 5000].to_vec(), dir.path(), "cut.tif"),
+        Error::Tiff {
+            problem: TiffProblem::ChunkOutOfRange { index: 0, .. },
+            ..
+        }
+    ));
+}
+
+#[test]
+fn tile_offsets_out_of_range() {
+    let dir = tempfile::tempdir().unwrap();
+    let tags = vec![
+        (256, 4, vec![32]),
+        (257, 4, vec![32]),
+        (258, 3, vec![8]),
+        (259, 3, vec![1]),
+        (277, 3, vec![1]),
+        (322, 4, vec![16]),
+        (323, 4, vec![16]),
+        (324, 4, vec![300, 556, 812, 4_000_000_000]),
+        (325, 4, vec![256, 256, 256, 256]),
+    ];
+    let bytes = tiff(&tags, &vec![0; 1100]);
+    match open_err(bytes, dir.path(), "tiles.tif") {
+        Error::Tiff {
+            problem:
+                TiffProblem::ChunkOutOfRange {
+                    kind: "tile",
+                    index: 3,
+                    ..
+                },
+            ..
+        } => {}
+        e => panic!("{e:?}"),
+    }
+}
+
+#[test]
+fn absurd_sizes_do_not_allocate() {
+    // 10^6 x 10^6 pixels (1 TB) in one deflate strip of 100 bytes
+    let header_len = 8 + 2 + 9 * 12 + 4;
+    let bytes = tiff(
+        &strip_tags(1_000_000, 1_000_000, header_len as u64, 100, 8),
+        &[0x78; 100],
+    );
+    let mut r = GeoTiffReader::from_bytes(bytes.clone()).unwrap();
+    assert_eq!((r.info().width, r.info().height), (1_000_000, 1_000_000));
+    assert!(matches!(r.read_all(), Err(Error::ReadTooLarge { .. })));
+    r.set_max_read_bytes(u64::MAX);
+    // a small window needs the one giant strip: refused by the compression-ratio bound
+    assert!(matches!(
+        r.read_window(Window::new(0, 0, 8, 8), &[0]),
+        Err(Error::Tiff {
+            problem: TiffProblem::ChunkImplausible { .. },
+            ..
+        })
+    ));
+    // tiled: 15 M tiles of 256 px claimed, offsets array not in the file
+    let tags = vec![
+        (256, 4, vec![1_000_000]),
+        (257, 4, vec![1_000_000]),
+        (258, 3, vec![8]),
+        (277, 3, vec![1]),
+        (322, 4, vec![256]),
+        (323, 4, vec![256]),
+        (324, 4, vec![0; 2]),
+        (325, 4, vec![0; 2]),
+    ];
+    assert!(matches!(
+        GeoTiffReader::from_bytes(tiff(&tags, &[])),
+        Err(Error::Tiff {
+            problem: TiffProblem::ChunkCount {
+                expected: 15_264_649,
+                found: 2,
+                ..
+            },
+            ..
+        })
+    ));
+}
+
+#[test]
+fn unsupported_compression_and_sample_formats() {
+    let dir = tempfile::tempdir().unwrap();
+    let header_len = 8 + 2 + 9 * 12 + 4;
+    for (code, name) in [
+        (7u64, "JPEG"),
+        (50000, "ZSTD"),
+        (34887, "LERC"),
+        (50001, "WebP"),
+    ] {
+        let bytes = tiff(&strip_tags(4, 4, header_len as u64, 16, code), &[0; 16]);
+        match open_err(bytes, dir.path(), &format!("c{code}.tif")) {
+            Error::Unsupported {
+                what: Unsupported::Compression { code: c, name: n },
+                ..
+            } => {
+                assert_eq!((u64::from(c), n), (code, name));
+            }
+            e => panic!("{e:?}"),
+        }
+    }
+    // Int8 (SampleFormat 2, 8 bits), Float16, 1-bit, complex
+    for (format, bits) in [(2u64, 8u64), (3, 16), (1, 1), (5, 64)] {
+        let mut tags = strip_tags(4, 4, header_len as u64 + 2, 16, 1);
+        tags.retain(|t| t.0 != 258);
+        tags.push((258, 3, vec![bits]));
+        tags.push((339, 3, vec![format]));
+        let bytes = tiff(&tags, &[0; 64]);
+        match open_err(bytes, dir.path(), &format!("f{format}_{bits}.tif")) {
+            Error::Unsupported {
+                what: Unsupported::SampleFormat { .. },
+                ..
+            } => {}
+            e => panic!("{format}/{bits}: {e:?}"),
+        }
+    }
+}
+
+#[test]
+fn corrupt_deflate_data_is_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let header_len = 8 + 2 + 9 * 12 + 4;
+    let bytes = tiff(&strip_tags(16, 16, header_len as u64, 64, 8), &[0xAB; 64]);
+    assert!(matches!(
+        open_err(bytes, dir.path(), "garbage.tif"),
+        Error::Tiff {
+            problem: TiffProblem::Corrupt {
+                codec: "deflate",
+                ..
+            },
+            ..
+        }
+    ));
+}
+
+#[test]
+fn reference_raster_without_georeferencing() {
+    let dir = tempfile::tempdir().unwrap();
+    let like = dir.path().join("plain.tif");
+    write_geotiff(
+        &like,
+        &RasterSpec::new(8, 8, 1, SampleType::U8),
+        RasterData::U8(&[0; 64]),
+    )
+    .unwrap();
+    let geojson = dir.path().join("v.geojson");
+    std::fs::write(&geojson, r#"{"type": "FeatureCollection", "features": []}"#).unwrap();
+    let out = dir.path().join("labels.tif");
+    let err = rasterize_to_geotiff(
+        &[&geojson],
+        &like,
+        &out,
+        &ClassTable::default(),
+        &RasterizeOptions::default(),
+        &mut |_, _| {},
+    )
+    .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::MissingGeoreferencing {
+                missing: "geotransform",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("plain.tif"));
+    assert!(!out.exists());
+}
+
+#[test]
+fn bad_vector_files_name_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases: [(&str, &[u8]); 5] = [
+        ("broken.osm", b"<osm><node id='1' lat='1' lon='2'>"),
+        (
+            "latin1.osm",
+            b"<osm><way id='1'><tag k='name' v='S\xe9n\xe9gal'/></way></osm>",
+        ),
+        (
+            "feature.geojson",
+            br#"{"type": "Feature", "properties": {}, "geometry": null}"#,
+        ),
+        ("notjson.geojson", b"<html>"),
+        ("garbage.osm.pbf", b"\x00\x00\x00\x0dnot a pbf blob at all"),
+    ];
+    for (name, bytes) in cases {
+        let p = dir.path().join(name);
+        std::fs::write(&p, bytes).unwrap();
+        let err = read_vector(&p, &ReadOptions::default()).expect_err(name);
+        assert!(matches!(err, Error::Vector { .. }), "{name}: {err:?}");
+        assert!(err.to_string().contains(name), "{name}: {err}");
+    }
+    let p = dir.path().join("labels.shp");
+    std::fs::write(&p, b"").unwrap();
+    assert!(matches!(
+        read_vector(&p, &ReadOptions::default()),
+        Err(Error::UnknownVectorFormat { .. })
+    ));
+    // strict mode: a relation whose ring does not close
+    let p = dir.path().join("open.osm");
+    std::fs::write(
+        &p,
+        br#"<osm><node id="1" lat="0" lon="0"/><node id="2" lat="0" lon="1"/><node id="3" lat="1" lon="1"/>
+        <way id="5"><nd ref="1"/><nd ref="2"/><nd ref="3"/></way>
+        <relation id="9"><member type="way" ref="5" role="outer"/><tag k="type" v="multipolygon"/><tag k="natural" v="water"/></relation></osm>"#,
+    )
+    .unwrap();
+    let strict = ReadOptions {
+        strict: true,
+        ..ReadOptions::default()
+    };
+    match read_vector(&p, &strict) {
+        Err(Error::Vector {
+            problem:
+                VectorProblem::UnclosedRing {
+                    what: "relation",
+                    id: 9,
+                },
+            ..
+        }) => {}
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        read_vector(&p, &ReadOptions::default())
+            .unwrap()
+            .skipped
+            .len(),
+        1
+    );
+}
