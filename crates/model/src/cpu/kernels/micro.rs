@@ -1,0 +1,418 @@
+//! Register-blocked microkernels shared by every convolution-like kernel.
+//!
+//! Two shapes of small matrix product cover all the convolutions of the network:
+//!
+//! - [`tap_gemm`]: a block of `MR` output pixels times [`NR`] output channels,
+//!   `acc[p][n] = sum_t sum_k a[p * sp + taps[t] + k * sk] * w[t * kr + k][n]`, where each *tap*
+//!   is a contiguous run of `kr` reduction values (one kernel row of a channels-last 3x3 window,
+//!   or the channels of one pixel for a 1x1 product). Used by convolution forward, the input
+//!   gradient of convolutions, and transposed convolutions.
+//! - [`reduce_pixels`]: a block of `MK` reduction rows times [`NR`] output channels summed over
+//!   pixels, `acc[j][n] += sum_p a[p * sa + j] * b[p * sb + n]`. Used by every weight gradient.
+//!
+//! On x86-64 with AVX2 and FMA (checked once at run time) both run hand-written AVX2 code that
+//! keeps `MR x 16` (up to 6 x 16) accumulators in 12 `ymm` registers: per reduction step two
+//! weight loads, `MR` broadcasts and `2 MR` fused multiply-adds, so they are bound by FMA
+//! throughput. Elsewhere a portable version with the same results (up to rounding) is used.
+
+/// Output channels (or gradient columns) per register block.
+pub(crate) const NR: usize = 16;
+/// Output pixels per register block of [`tap_gemm`] (and reduction rows of [`reduce_pixels`]).
+pub(crate) const MR: usize = 6;
+
+/// One block of 16 packed weights, 64-byte aligned so that a block never straddles cache lines.
+#[derive(Clone, Copy, Debug, Default)]
+#[repr(C, align(64))]
+pub(crate) struct Block16(pub(crate) [f32; NR]);
+
+/// Whether the AVX2 + FMA kernels can run on this CPU (checked once).
+#[inline]
+pub(crate) fn has_avx2_fma() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::sync::OnceLock;
+        static HAS: OnceLock<bool> = OnceLock::new();
+        *HAS.get_or_init(|| {
+            std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+        })
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+/// The reduction pattern of a [`tap_gemm`] call: `taps.len()` runs of `kr` values, value `k` of
+/// run `t` at offset `taps[t] + k * sk` from the pixel's base.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Taps<'a> {
+    /// Offset of each run from the pixel's base, in `f32`s.
+    pub(crate) offsets: &'a [isize],
+    /// Values per run.
+    pub(crate) kr: usize,
+    /// Distance between consecutive values of a run, in `f32`s.
+    pub(crate) sk: isize,
+}
+
+impl Taps<'_> {
+    /// Length of the whole reduction (`taps * kr`), i.e. rows of the packed weights.
+    pub(crate) fn depth(&self) -> usize {
+        self.offsets.len() * self.kr
+    }
+}
+
+/// Computes one `M x 16` block: `acc[p][n] (+)= sum_t sum_k a[p*sp + taps[t] + k*sk] * w[t*kr+k][n]`,
+/// adding to the incoming `acc` when `accumulate`, overwriting it otherwise.
+///
+/// # Safety
+/// Every address `a + p*sp + taps[t] + k*sk` (`p < M`, `t < taps`, `k < kr`) must be readable, and
+/// `w` must hold `taps.depth()` blocks.
+#[inline]
+pub(crate) unsafe fn tap_gemm<const M: usize>(
+    a: *const f32,
+    sp: isize,
+    taps: Taps<'_>,
+    w: *const Block16,
+    acc: &mut [[f32; NR]; M],
+    accumulate: bool,
+) {
+    #[cfg(target_arch = "x86_64")]
+    if has_avx2_fma() {
+        // SAFETY: the CPU supports the features; the pointer contract is the caller's.
+        unsafe { avx2::tap_gemm::<M>(a, sp, taps, w, acc, accumulate) };
+        return;
+    }
+    // SAFETY: same contract.
+    unsafe { portable_tap_gemm::<M>(a, sp, taps, w, acc, accumulate) }
+}
+
+/// Portable [`tap_gemm`].
+///
+/// # Safety
+/// As [`tap_gemm`].
+#[inline]
+unsafe fn portable_tap_gemm<const M: usize>(
+    a: *const f32,
+    sp: isize,
+    taps: Taps<'_>,
+    w: *const Block16,
+    acc: &mut [[f32; NR]; M],
+    accumulate: bool,
+) {
+    if !accumulate {
+        *acc = [[0.0; NR]; M];
+    }
+    let mut wp = w;
+    for &t in taps.offsets {
+        // SAFETY: offsets stay inside the caller's buffers by contract.
+        unsafe {
+            let mut ap = a.offset(t);
+            for _ in 0..taps.kr {
+                let wv = &(*wp).0;
+                for (p, row) in acc.iter_mut().enumerate() {
+                    let x = *ap.offset(p as isize * sp);
+                    for n in 0..NR {
+                        row[n] += x * wv[n];
+                    }
+                }
+                ap = ap.offset(taps.sk);
+                wp = wp.add(1);
+            }
+        }
+    }
+}
+
+/// Adds `sum_p a[p*sa + j] * b[p*sb + n]` over `pixels` pixels into `dst[j*ds + n]` (`j < M`,
+/// `n < nb`, `nb <= 16`).
+///
+/// # Safety
+/// `a + p*sa + j` and `b + p*sb + n` must be readable for `p < pixels`, `j < M`, `n < nb`, and
+/// `dst + j*ds + n` writable for `j < M`, `n < nb`.
+#[inline]
+#[allow(clippy::too_many_arguments)]
+pub(crate) unsafe fn reduce_pixels<const M: usize>(
+    a: *const f32,
+    sa: isize,
+    b: *const f32,
+    sb: isize,
+    nb: usize,
+    pixels: usize,
+    dst: *mut f32,
+    ds: usize,
+) {
+    #[cfg(target_arch = "x86_64")]
+    if has_avx2_fma() {
+        // SAFETY: the CPU supports the features; the pointer contract is the caller's.
+        unsafe { avx2::reduce_pixels::<M>(a, sa, b, sb, nb, pixels, dst, ds) };
+        return;
+    }
+    // SAFETY: same contract.
+    unsafe { portable_reduce_pixels::<M>(a, sa, b, sb, nb, pixels, dst, ds) }
+}
+
+/// Portable [`reduce_pixels`].
+///
+/// # Safety
+/// As [`reduce_pixels`].
+#[inline]
+#[allow(clippy::too_many_arguments)]
+unsafe fn portable_reduce_pixels<const M: usize>(
+    a: *const f32,
+    sa: isize,
+    b: *const f32,
+    sb: isize,
+    nb: usize,
+    pixels: usize,
+    dst: *mut f32,
+    ds: usize,
+) {
+    let mut acc = [[0f32; NR]; M];
+    for p in 0..pixels as isize {
+        // SAFETY: by contract.
+        unsafe {
+            let ap = a.offset(p * sa);
+            let bp = b.offset(p * sb);
+            for (j, row) in acc.iter_mut().enumerate() {
+                let x = *ap.add(j);
+                for (n, v) in row.iter_mut().enumerate().take(nb) {
+                    *v += x * *bp.add(n);
+                }
+            }
+        }
+    }
+    for (j, row) in acc.iter().enumerate() {
+        for (n, v) in row.iter().enumerate().take(nb) {
+            // SAFETY: by contract.
+            unsafe { *dst.add(j * ds + n) += v };
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+    use super::{Block16, NR, Taps};
+    use std::arch::x86_64::*;
+
+    /// AVX2 [`super::tap_gemm`].
+    ///
+    /// # Safety
+    /// AVX2 and FMA available, plus the contract of [`super::tap_gemm`].
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) unsafe fn tap_gemm<const M: usize>(
+        a: *const f32,
+        sp: isize,
+        taps: Taps<'_>,
+        w: *const Block16,
+        acc: &mut [[f32; NR]; M],
+        accumulate: bool,
+    ) {
+        let mut lo = [_mm256_setzero_ps(); M];
+        let mut hi = [_mm256_setzero_ps(); M];
+        if accumulate {
+            for p in 0..M {
+                // SAFETY: `acc[p]` holds 16 floats.
+                unsafe {
+                    lo[p] = _mm256_loadu_ps(acc[p].as_ptr());
+                    hi[p] = _mm256_loadu_ps(acc[p].as_ptr().add(8));
+                }
+            }
+        }
+        let mut wp = w as *const f32;
+        let sk = taps.sk;
+        for &t in taps.offsets {
+            // SAFETY: in bounds by the caller's contract.
+            unsafe {
+                let mut ap = a.offset(t);
+                for _ in 0..taps.kr {
+                    let w0 = _mm256_load_ps(wp);
+                    let w1 = _mm256_load_ps(wp.add(8));
+                    for p in 0..M {
+                        let x = _mm256_broadcast_ss(&*ap.offset(p as isize * sp));
+                        lo[p] = _mm256_fmadd_ps(x, w0, lo[p]);
+                        hi[p] = _mm256_fmadd_ps(x, w1, hi[p]);
+                    }
+                    ap = ap.offset(sk);
+                    wp = wp.add(NR);
+                }
+            }
+        }
+        for p in 0..M {
+            // SAFETY: `acc[p]` holds 16 floats.
+            unsafe {
+                _mm256_storeu_ps(acc[p].as_mut_ptr(), lo[p]);
+                _mm256_storeu_ps(acc[p].as_mut_ptr().add(8), hi[p]);
+            }
+        }
+    }
+
+    /// Lane mask for the first `n` (0..=8) lanes.
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    fn mask(n: usize) -> __m256i {
+        let idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+        _mm256_cmpgt_epi32(_mm256_set1_epi32(n as i32), idx)
+    }
+
+    /// AVX2 [`super::reduce_pixels`].
+    ///
+    /// # Safety
+    /// AVX2 and FMA available, plus the contract of [`super::reduce_pixels`].
+    #[target_feature(enable = "avx2,fma")]
+    #[allow(clippy::too_many_arguments)]
+    pub(super) unsafe fn reduce_pixels<const M: usize>(
+        a: *const f32,
+        sa: isize,
+        b: *const f32,
+        sb: isize,
+        nb: usize,
+        pixels: usize,
+        dst: *mut f32,
+        ds: usize,
+    ) {
+        let m0 = mask(nb.min(8));
+        let m1 = mask(nb.saturating_sub(8));
+        let mut lo = [_mm256_setzero_ps(); M];
+        let mut hi = [_mm256_setzero_ps(); M];
+        let mut ap = a;
+        let mut bp = b;
+        // SAFETY: in bounds by the caller's contract (masked loads/stores for partial blocks).
+        unsafe {
+            if nb == NR {
+                for j in 0..M {
+                    lo[j] = _mm256_loadu_ps(dst.add(j * ds));
+                    hi[j] = _mm256_loadu_ps(dst.add(j * ds + 8));
+                }
+                for _ in 0..pixels {
+                    let b0 = _mm256_loadu_ps(bp);
+                    let b1 = _mm256_loadu_ps(bp.add(8));
+                    for j in 0..M {
+                        let x = _mm256_broadcast_ss(&*ap.add(j));
+                        lo[j] = _mm256_fmadd_ps(x, b0, lo[j]);
+                        hi[j] = _mm256_fmadd_ps(x, b1, hi[j]);
+                    }
+                    ap = ap.offset(sa);
+                    bp = bp.offset(sb);
+                }
+                for j in 0..M {
+                    _mm256_storeu_ps(dst.add(j * ds), lo[j]);
+                    _mm256_storeu_ps(dst.add(j * ds + 8), hi[j]);
+                }
+            } else {
+                for j in 0..M {
+                    lo[j] = _mm256_maskload_ps(dst.add(j * ds), m0);
+                    hi[j] = _mm256_maskload_ps(dst.add(j * ds + 8), m1);
+                }
+                for _ in 0..pixels {
+                    let b0 = _mm256_maskload_ps(bp, m0);
+                    let b1 = _mm256_maskload_ps(bp.add(8), m1);
+                    for j in 0..M {
+                        let x = _mm256_broadcast_ss(&*ap.add(j));
+                        lo[j] = _mm256_fmadd_ps(x, b0, lo[j]);
+                        hi[j] = _mm256_fmadd_ps(x, b1, hi[j]);
+                    }
+                    ap = ap.offset(sa);
+                    bp = bp.offset(sb);
+                }
+                for j in 0..M {
+                    _mm256_maskstore_ps(dst.add(j * ds), m0, lo[j]);
+                    _mm256_maskstore_ps(dst.add(j * ds + 8), m1, hi[j]);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lcg(seed: &mut u64) -> f32 {
+        *seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        ((*seed >> 40) as f32 / (1u64 << 24) as f32) - 0.5
+    }
+
+    /// Both paths against a direct double loop written from the definition.
+    #[test]
+    fn tap_gemm_matches_definition() {
+        let mut s = 7;
+        let a: Vec<f32> = (0..4000).map(|_| lcg(&mut s)).collect();
+        let offsets = [0isize, 301, 777];
+        let taps = Taps { offsets: &offsets, kr: 11, sk: 2 };
+        let w: Vec<Block16> = (0..taps.depth())
+            .map(|_| Block16(std::array::from_fn(|_| lcg(&mut s))))
+            .collect();
+        let sp = 13;
+        let mut expect = [[0f32; NR]; 5];
+        for (p, row) in expect.iter_mut().enumerate() {
+            for (t, &off) in offsets.iter().enumerate() {
+                for k in 0..taps.kr {
+                    let x = a[(p as isize * sp + off + k as isize * 2) as usize];
+                    for n in 0..NR {
+                        row[n] += x * w[t * taps.kr + k].0[n];
+                    }
+                }
+            }
+        }
+        let mut fast = [[9f32; NR]; 5];
+        let mut slow = [[9f32; NR]; 5];
+        unsafe {
+            tap_gemm::<5>(a.as_ptr(), sp, taps, w.as_ptr(), &mut fast, false);
+            portable_tap_gemm::<5>(a.as_ptr(), sp, taps, w.as_ptr(), &mut slow, false);
+        }
+        for p in 0..5 {
+            for n in 0..NR {
+                assert!((fast[p][n] - expect[p][n]).abs() < 1e-4, "{p} {n}");
+                assert!((slow[p][n] - expect[p][n]).abs() < 1e-4, "{p} {n}");
+            }
+        }
+        // Accumulating adds to what is there.
+        unsafe {
+            tap_gemm::<5>(a.as_ptr(), sp, taps, w.as_ptr(), &mut fast, true);
+            portable_tap_gemm::<5>(a.as_ptr(), sp, taps, w.as_ptr(), &mut slow, true);
+        }
+        for p in 0..5 {
+            for n in 0..NR {
+                assert!((fast[p][n] - 2.0 * expect[p][n]).abs() < 1e-4, "{p} {n}");
+                assert!((slow[p][n] - 2.0 * expect[p][n]).abs() < 1e-4, "{p} {n}");
+            }
+        }
+    }
+
+    #[test]
+    fn reduce_pixels_matches_definition_with_partial_columns() {
+        let mut s = 3;
+        let a: Vec<f32> = (0..3000).map(|_| lcg(&mut s)).collect();
+        let b: Vec<f32> = (0..3000).map(|_| lcg(&mut s)).collect();
+        for nb in [16, 13, 5] {
+            let (sa, sb, px, ds) = (9isize, 17isize, 150usize, 21usize);
+            let start: Vec<f32> = (0..4 * ds).map(|i| i as f32).collect();
+            let mut expect = start.clone();
+            for j in 0..4 {
+                for n in 0..nb {
+                    for p in 0..px {
+                        expect[j * ds + n] += a[p * sa as usize + j] * b[p * sb as usize + n];
+                    }
+                }
+            }
+            let mut fast = start.clone();
+            let mut slow = start.clone();
+            unsafe {
+                reduce_pixels::<4>(a.as_ptr(), sa, b.as_ptr(), sb, nb, px, fast.as_mut_ptr(), ds);
+                portable_reduce_pixels::<4>(
+                    a.as_ptr(),
+                    sa,
+                    b.as_ptr(),
+                    sb,
+                    nb,
+                    px,
+                    slow.as_mut_ptr(),
+                    ds,
+                );
+            }
+            for i in 0..4 * ds {
+                assert!((fast[i] - expect[i]).abs() < 1e-3, "{nb} {i}");
+                assert!((slow[i] - expect[i]).abs() < 1e-3, "{nb} {i}");
+            }
+        }
+    }
+}

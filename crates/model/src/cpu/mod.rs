@@ -1,0 +1,153 @@
+//! Fast CPU path: channels-last kernels for the U-Net, plugged into Burn's Flex backend with
+//! hand-written backward passes.
+//!
+//! Burn 0.22.1's Flex convolution spends most of its time around the matrix product (layout
+//! copies, scalar im2col, per-tile allocations) and its backward passes are generic
+//! formulations (`conv_transpose` + col2im for the input gradient, a convolution with an
+//! `h x w` kernel for the weight gradient). On a 2-core machine that made a training step
+//! several times slower than PyTorch. This module replaces the U-Net's operations, when the
+//! input lives on a Flex device (with or without autodiff), by:
+//!
+//! - one layout for every feature map: a zero-bordered channels-last grid `[n, h + 2, w + 2, c]`
+//!   ([`kernels::grid`]), converted from `[n, c, h, w]` once at the U-Net's input; the 1x1 head
+//!   writes `[n, k, h, w]` back;
+//! - register-blocked AVX2/FMA microkernels ([`kernels::micro`]) for 3x3 convolutions (forward,
+//!   input and weight gradients), the 2x2 transposed convolution and the 1x1 head;
+//! - batch normalization fused with its ReLU, max pooling with a one-byte winner index, the
+//!   decoder's skip concatenation read in place by the convolution;
+//! - a recycling pool of aligned buffers ([`kernels::pool`]) so that steady-state training does
+//!   not page-fault on fresh 50 MB activations.
+//!
+//! The model code calls the functions below only when [`is_fast`] says so; parameters stay
+//! ordinary `Param` tensors (checkpoints, optimizers and other devices are unaffected).
+//!
+//! Environment: `CHRONOMAP_CPU_FAST=0` disables the fast path (the stock Burn operations run
+//! instead); `CHRONOMAP_CPU_POOL_MB` caps the buffer pool (default 2048, 0 disables it).
+
+pub(crate) mod kernels;
+mod ops;
+mod tensor;
+
+#[cfg(test)]
+mod tests;
+
+use std::sync::atomic::{AtomicU8, Ordering};
+
+use burn::backend::{Dispatch, DispatchDevice};
+use burn::prelude::*;
+use burn::tensor::DType;
+
+use ops::CpuFastOps;
+
+/// 0: not decided yet (read the environment), 1: on, 2: off.
+static ENABLED: AtomicU8 = AtomicU8::new(0);
+
+/// Whether the fast CPU path is enabled (default: yes, unless `CHRONOMAP_CPU_FAST=0`).
+pub fn fast_path_enabled() -> bool {
+    match ENABLED.load(Ordering::Relaxed) {
+        1 => true,
+        2 => false,
+        _ => {
+            let on = std::env::var("CHRONOMAP_CPU_FAST").map_or(true, |v| v.trim() != "0");
+            ENABLED.store(if on { 1 } else { 2 }, Ordering::Relaxed);
+            on
+        }
+    }
+}
+
+/// Turns the fast CPU path on or off for the whole process (e.g. to compare with Burn's stock
+/// operations). Takes effect at the next forward pass.
+pub fn set_fast_path(enabled: bool) {
+    ENABLED.store(if enabled { 1 } else { 2 }, Ordering::Relaxed);
+}
+
+/// Frees the buffers kept by the fast path's recycling pool (they are otherwise reused by the
+/// next forward or backward pass).
+pub fn release_cached_buffers() {
+    kernels::pool::clear();
+}
+
+/// Whether `x` can take the fast path: an `f32` tensor on a Flex device (autodiff or not) while
+/// the path is enabled.
+pub(crate) fn is_fast<const D: usize>(x: &Tensor<D>) -> bool {
+    fast_path_enabled()
+        && x.dtype() == DType::F32
+        && matches!(x.device().inner().as_dispatch(), DispatchDevice::Flex(_))
+}
+
+/// `[n, c, h, w]` to a grid `[n, h + 2, w + 2, c]`.
+pub(crate) fn to_grid(x: Tensor<4>) -> Tensor<4> {
+    Tensor::from_dispatch(<Dispatch as CpuFastOps>::fast_to_grid(x.into_dispatch()))
+}
+
+/// 3x3 convolution (padding 1) of a grid, weights `[c_out, c_in, 3, 3]`, optional bias, optional
+/// ReLU; returns a grid.
+pub(crate) fn conv3x3(x: Tensor<4>, weight: Tensor<4>, bias: Option<Tensor<1>>, relu: bool) -> Tensor<4> {
+    let bias = bias.unwrap_or_else(|| Tensor::zeros([weight.dims()[0]], &weight.device()));
+    Tensor::from_dispatch(<Dispatch as CpuFastOps>::fast_conv3x3(
+        x.into_dispatch(),
+        weight.into_dispatch(),
+        bias.into_dispatch(),
+        relu,
+    ))
+}
+
+/// [`conv3x3`] of `cat[a, b]` along channels (not materialized).
+pub(crate) fn conv3x3_cat(
+    a: Tensor<4>,
+    b: Tensor<4>,
+    weight: Tensor<4>,
+    bias: Option<Tensor<1>>,
+    relu: bool,
+) -> Tensor<4> {
+    let bias = bias.unwrap_or_else(|| Tensor::zeros([weight.dims()[0]], &weight.device()));
+    Tensor::from_dispatch(<Dispatch as CpuFastOps>::fast_conv3x3_cat(
+        a.into_dispatch(),
+        b.into_dispatch(),
+        weight.into_dispatch(),
+        bias.into_dispatch(),
+        relu,
+    ))
+}
+
+/// `relu(batch_norm(y))` with batch statistics on a grid; returns the output grid, the batch
+/// mean and the biased batch variance (both `[c]`, without gradient).
+pub(crate) fn bn_relu_train(y: Tensor<4>, gamma: Tensor<1>, beta: Tensor<1>, epsilon: f64) -> (Tensor<4>, Tensor<1>, Tensor<1>) {
+    let (z, stats) = <Dispatch as CpuFastOps>::fast_bn_relu_train(
+        y.into_dispatch(),
+        gamma.into_dispatch(),
+        beta.into_dispatch(),
+        epsilon,
+    );
+    let stats: Tensor<2> = Tensor::from_dispatch(stats);
+    let [_, c] = stats.dims();
+    let mean = stats.clone().narrow(0, 0, 1).reshape([c]);
+    let var = stats.narrow(0, 1, 1).reshape([c]);
+    (Tensor::from_dispatch(z), mean, var)
+}
+
+/// 2x2 max pooling (stride 2) of a grid.
+pub(crate) fn max_pool2(x: Tensor<4>) -> Tensor<4> {
+    Tensor::from_dispatch(<Dispatch as CpuFastOps>::fast_max_pool2(x.into_dispatch()))
+}
+
+/// 2x2 transposed convolution (stride 2) of a grid, weights `[c_in, c_out, 2, 2]`, bias.
+pub(crate) fn conv_t2(x: Tensor<4>, weight: Tensor<4>, bias: Option<Tensor<1>>) -> Tensor<4> {
+    let bias = bias.unwrap_or_else(|| Tensor::zeros([weight.dims()[1]], &weight.device()));
+    Tensor::from_dispatch(<Dispatch as CpuFastOps>::fast_conv_t2(
+        x.into_dispatch(),
+        weight.into_dispatch(),
+        bias.into_dispatch(),
+    ))
+}
+
+/// 1x1 convolution of a grid with weights `[k, c, 1, 1]` and optional bias; returns
+/// `[n, k, h, w]`.
+pub(crate) fn head(x: Tensor<4>, weight: Tensor<4>, bias: Option<Tensor<1>>) -> Tensor<4> {
+    let bias = bias.unwrap_or_else(|| Tensor::zeros([weight.dims()[0]], &weight.device()));
+    Tensor::from_dispatch(<Dispatch as CpuFastOps>::fast_head(
+        x.into_dispatch(),
+        weight.into_dispatch(),
+        bias.into_dispatch(),
+    ))
+}

@@ -1,0 +1,184 @@
+//! The fast operations against Burn's stock operations (the reference), forward and backward,
+//! on small random shapes, on Flex with and without autodiff.
+
+use burn::prelude::*;
+use burn::tensor::Distribution;
+use burn::tensor::activation::relu;
+use burn::tensor::module::{batch_norm_train, conv_transpose2d, conv2d, max_pool2d};
+use burn::tensor::ops::{ConvOptions, ConvTransposeOptions, MaxPoolOptions};
+
+use super::*;
+
+/// A grid tensor `[n, h + 2, w + 2, c]` back to `[n, c, h, w]` with differentiable Burn ops.
+fn from_grid(g: Tensor<4>) -> Tensor<4> {
+    let [_, hp, wp, _] = g.dims();
+    g.narrow(1, 1, hp - 2).narrow(2, 1, wp - 2).permute([0, 3, 1, 2])
+}
+
+fn rand<const D: usize>(shape: [usize; D], device: &Device) -> Tensor<D> {
+    Tensor::random(shape, Distribution::Normal(0.0, 1.0), device)
+}
+
+/// Largest absolute difference relative to the largest reference value.
+fn rel_err<const D: usize>(a: Tensor<D>, b: Tensor<D>) -> f32 {
+    let scale: f32 = b.clone().abs().max().into_scalar::<f32>().max(1e-6);
+    a.sub(b).abs().max().into_scalar::<f32>() / scale
+}
+
+fn assert_close<const D: usize>(a: Tensor<D>, b: Tensor<D>, what: &str) {
+    assert_eq!(a.dims(), b.dims(), "{what}: shapes");
+    let e = rel_err(a, b);
+    assert!(e < 1e-4, "{what}: relative error {e}");
+}
+
+/// Forward values and the gradients of `sum(out * r)` of a fast op and its reference, for the
+/// same leaf tensors.
+fn check_op<const D: usize>(
+    name: &str,
+    leaves: Vec<Tensor<4>>,
+    fast: impl Fn(&[Tensor<4>]) -> Tensor<D>,
+    reference: impl Fn(&[Tensor<4>]) -> Tensor<D>,
+) {
+    // Without autodiff.
+    assert_close(fast(&leaves), reference(&leaves), &format!("{name} forward"));
+    // With autodiff.
+    let ad = leaves[0].device().autodiff();
+    let track = |ls: &[Tensor<4>]| -> Vec<Tensor<4>> {
+        ls.iter()
+            .map(|t| Tensor::from_data(t.to_data(), &ad).require_grad())
+            .collect()
+    };
+    let (lf, lr) = (track(&leaves), track(&leaves));
+    let (yf, yr) = (fast(&lf), reference(&lr));
+    let r: Tensor<D> = Tensor::random(yr.dims(), Distribution::Normal(0.0, 1.0), &ad);
+    assert_close(yf.clone().inner(), yr.clone().inner(), &format!("{name} forward (autodiff)"));
+    let gf = (yf * r.clone()).sum().backward();
+    let gr = (yr * r).sum().backward();
+    for (k, (a, b)) in lf.iter().zip(&lr).enumerate() {
+        let (ga, gb) = (a.grad(&gf), b.grad(&gr));
+        match (ga, gb) {
+            (Some(ga), Some(gb)) => assert_close(ga, gb, &format!("{name} gradient of input {k}")),
+            (ga, gb) => panic!("{name} input {k}: gradient {} vs {}", ga.is_some(), gb.is_some()),
+        }
+    }
+}
+
+fn flex() -> Device {
+    Device::flex()
+}
+
+#[test]
+fn conv3x3_with_bias_and_relu_matches_burn() {
+    let d = flex();
+    let (n, ci, co, h, w) = (2, 5, 20, 7, 9);
+    let leaves = vec![rand([n, ci, h, w], &d), rand([co, ci, 3, 3], &d), rand([1, 1, 1, co], &d)];
+    let bias = |t: &Tensor<4>| t.clone().reshape([co]);
+    check_op(
+        "conv3x3",
+        leaves,
+        |l| from_grid(conv3x3(to_grid(l[0].clone()), l[1].clone(), Some(bias(&l[2])), true)),
+        |l| {
+            let opts = ConvOptions::new([1, 1], [1, 1], [1, 1], 1);
+            relu(conv2d(l[0].clone(), l[1].clone(), Some(bias(&l[2])), opts))
+        },
+    );
+}
+
+#[test]
+fn conv3x3_of_a_concatenation_matches_burn() {
+    let d = flex();
+    let (n, ca, cb, co, h, w) = (2, 16, 3, 16, 6, 5);
+    let leaves = vec![rand([n, ca, h, w], &d), rand([n, cb, h, w], &d), rand([co, ca + cb, 3, 3], &d)];
+    check_op(
+        "conv3x3_cat",
+        leaves,
+        |l| {
+            from_grid(conv3x3_cat(
+                to_grid(l[0].clone()),
+                to_grid(l[1].clone()),
+                l[2].clone(),
+                None,
+                false,
+            ))
+        },
+        |l| {
+            let opts = ConvOptions::new([1, 1], [1, 1], [1, 1], 1);
+            conv2d(Tensor::cat(vec![l[0].clone(), l[1].clone()], 1), l[2].clone(), None, opts)
+        },
+    );
+}
+
+#[test]
+fn batch_norm_relu_matches_burn() {
+    let d = flex();
+    let (n, c, h, w) = (3, 6, 4, 5);
+    let gamma = |t: &Tensor<4>| t.clone().reshape([c]);
+    let leaves = vec![
+        rand([n, c, h, w], &d).mul_scalar(2.0).add_scalar(0.5),
+        rand([1, 1, 1, c], &d),
+        rand([1, 1, 1, c], &d),
+    ];
+    check_op(
+        "bn_relu_train",
+        leaves.clone(),
+        |l| from_grid(bn_relu_train(to_grid(l[0].clone()), gamma(&l[1]), gamma(&l[2]), 1e-5).0),
+        |l| relu(batch_norm_train(l[0].clone(), gamma(&l[1]), gamma(&l[2]), 1e-5).output),
+    );
+    // Statistics: batch mean and biased variance.
+    let (_, mean, var) = bn_relu_train(to_grid(leaves[0].clone()), gamma(&leaves[1]), gamma(&leaves[2]), 1e-5);
+    let r = batch_norm_train(leaves[0].clone(), gamma(&leaves[1]), gamma(&leaves[2]), 1e-5);
+    assert_close(mean, r.mean, "batch mean");
+    assert_close(var, r.variance, "batch variance");
+}
+
+#[test]
+fn max_pool_matches_burn() {
+    let d = flex();
+    check_op(
+        "max_pool2",
+        vec![rand([2, 7, 6, 8], &d)],
+        |l| from_grid(max_pool2(to_grid(l[0].clone()))),
+        |l| max_pool2d(l[0].clone(), MaxPoolOptions::new([2, 2])),
+    );
+}
+
+#[test]
+fn conv_transpose_matches_burn() {
+    let d = flex();
+    let (n, ci, co, h, w) = (2, 12, 10, 3, 5);
+    let leaves = vec![rand([n, ci, h, w], &d), rand([ci, co, 2, 2], &d), rand([1, 1, 1, co], &d)];
+    let bias = |t: &Tensor<4>| t.clone().reshape([co]);
+    check_op(
+        "conv_t2",
+        leaves,
+        |l| from_grid(conv_t2(to_grid(l[0].clone()), l[1].clone(), Some(bias(&l[2])))),
+        |l| {
+            let opts = ConvTransposeOptions::new([2, 2], [0, 0], [0, 0], [1, 1], 1);
+            conv_transpose2d(l[0].clone(), l[1].clone(), Some(bias(&l[2])), opts)
+        },
+    );
+}
+
+#[test]
+fn head_matches_burn() {
+    let d = flex();
+    let (n, c, k, h, w) = (2, 9, 5, 4, 6);
+    let leaves = vec![rand([n, c, h, w], &d), rand([k, c, 1, 1], &d), rand([1, 1, 1, k], &d)];
+    let bias = |t: &Tensor<4>| t.clone().reshape([k]);
+    check_op(
+        "head",
+        leaves,
+        |l| head(to_grid(l[0].clone()), l[1].clone(), Some(bias(&l[2]))),
+        |l| {
+            let opts = ConvOptions::new([1, 1], [0, 0], [1, 1], 1);
+            conv2d(l[0].clone(), l[1].clone(), Some(bias(&l[2])), opts)
+        },
+    );
+}
+
+#[test]
+fn only_f32_flex_tensors_take_the_fast_path() {
+    let x = Tensor::<4>::zeros([1, 1, 2, 2], &Device::flex());
+    assert_eq!(is_fast(&x), fast_path_enabled());
+    assert_eq!(is_fast(&x.clone().cast(DType::F64)), false);
+}
