@@ -414,14 +414,28 @@ impl GeoTiffReader {
             return;
         };
         let stride = self.layout.chunk_width * spp;
+        let native = little == cfg!(target_endian = "little");
         macro_rules! copy_as {
             ($ty:ty, $from:ident) => {{
                 const N: usize = std::mem::size_of::<$ty>();
+                // fast path: samples in native order and the buffer aligned for $ty
+                let typed: Option<&[$ty]> = if native {
+                    bytemuck::try_cast_slice(&chunk.bytes).ok()
+                } else {
+                    None
+                };
                 for r in 0..p.height {
                     let src_row = p.src_row + r - first_row;
                     let base = src_row * stride + p.src_col * spp + sample;
                     let o = (p.dst_row + r) * p.dst_width + p.dst_col;
                     let row = &mut dst[o..o + p.width];
+                    if let Some(values) = typed {
+                        let src = &values[base..base + (p.width - 1) * spp + 1];
+                        for (d, s) in row.iter_mut().zip(src.iter().step_by(spp)) {
+                            *d = T::$from(*s);
+                        }
+                        continue;
+                    }
                     let bytes = &chunk.bytes[base * N..];
                     if little {
                         for (c, d) in row.iter_mut().enumerate() {

@@ -335,19 +335,7 @@ impl GeoTiffWriter {
     pub fn create(path: impl AsRef<Path>, spec: RasterSpec) -> Result<Self> {
         spec.validate()?;
         let path = path.as_ref().to_path_buf();
-        let dir = match path.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-            _ => PathBuf::from("."),
-        };
-        let name = path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let mut tmp = tempfile::Builder::new()
-            .prefix(&format!(".{name}."))
-            .suffix(".tmp")
-            .tempfile_in(&dir)
-            .map_err(|e| Error::io(&path, e))?;
+        let mut tmp = crate::atomic_file::temp_next_to(&path).map_err(|e| Error::io(&path, e))?;
         let bigtiff = spec
             .bigtiff
             .unwrap_or(spec.data_bytes() > BIGTIFF_THRESHOLD);

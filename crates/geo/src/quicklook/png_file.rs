@@ -37,15 +37,7 @@ pub fn write_rgb_png(
             actual: rgb.len(),
         });
     }
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".quicklook.")
-        .suffix(".png.tmp")
-        .tempfile_in(dir)
-        .map_err(|e| Error::io(path, e))?;
+    let mut tmp = crate::atomic_file::temp_next_to(path).map_err(|e| Error::io(path, e))?;
     {
         let png_err = |source| Error::Png {
             path: path.to_path_buf(),
