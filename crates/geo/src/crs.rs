@@ -84,8 +84,14 @@ impl Crs {
 
     /// WGS 84 longitude/latitude (EPSG:4326).
     pub fn wgs84() -> Crs {
-        // the built-in table always holds 4326 and proj4rs always parses it
-        Crs::from_epsg(WGS84).unwrap_or_else(|_| unreachable!("EPSG:4326 is always available"))
+        static WGS84_CRS: std::sync::OnceLock<Crs> = std::sync::OnceLock::new();
+        WGS84_CRS
+            .get_or_init(|| {
+                // the built-in table always holds 4326 and proj4rs always parses it
+                Crs::from_epsg(WGS84)
+                    .unwrap_or_else(|_| unreachable!("EPSG:4326 is always available"))
+            })
+            .clone()
     }
 
     /// The WGS 84 / UTM zone CRS (EPSG 326zz north of the equator, 327zz south) covering a

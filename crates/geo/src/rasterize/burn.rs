@@ -1,11 +1,13 @@
 //! Features -> label raster on a reference grid: reprojection, class rules, burn order.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use super::line_buffer::{Metric, buffer_line};
 use super::polygon_fill::{fill_polygon, line_all_touched};
 use crate::class_table::{BurnAs, ClassTable};
-use crate::crs::{Crs, Transformer};
+use crate::crs::Transformer;
 use crate::error::{Error, Result, VectorProblem};
 use crate::grid::Grid;
 use crate::vector::{Feature, FeatureId, Geometry, Skipped};
@@ -259,8 +261,9 @@ pub fn rasterize_sources(
 /// World (any supported CRS) -> grid pixel coordinates.
 struct PixelMapper {
     grid: Grid,
-    grid_crs: Option<Crs>,
     metric: Metric,
+    /// Transformer from each source EPSG code to the grid's CRS (`None`: identity).
+    transformers: RefCell<HashMap<u32, Option<Transformer>>>,
 }
 
 impl PixelMapper {
@@ -270,48 +273,55 @@ impl PixelMapper {
                 problem: "the reference grid's geotransform is singular",
             });
         }
-        let grid_crs = grid.epsg.map(Crs::from_epsg).transpose()?;
         let (px, py) = grid.geotransform.pixel_size();
-        let metric = match &grid_crs {
-            Some(c) if c.is_geographic() => {
-                // metres per degree at the grid's centre latitude (WGS 84 ellipsoid)
-                let (_, lat) = grid
-                    .geotransform
-                    .pixel_to_world(grid.width as f64 / 2.0, grid.height as f64 / 2.0);
-                let phi = lat.to_radians();
-                let m_lat = 111_132.954 - 559.822 * (2.0 * phi).cos() + 1.175 * (4.0 * phi).cos();
-                let m_lon = 111_412.84 * phi.cos() - 93.5 * (3.0 * phi).cos();
-                Metric {
-                    sx: px * m_lon.abs().max(1.0),
-                    sy: py * m_lat,
-                }
+        let metric = if grid.epsg.is_some_and(crate::crs::is_geographic_epsg) {
+            // metres per degree at the grid's centre latitude (WGS 84 ellipsoid)
+            let (_, lat) = grid
+                .geotransform
+                .pixel_to_world(grid.width as f64 / 2.0, grid.height as f64 / 2.0);
+            let phi = lat.to_radians();
+            let m_lat = 111_132.954 - 559.822 * (2.0 * phi).cos() + 1.175 * (4.0 * phi).cos();
+            let m_lon = 111_412.84 * phi.cos() - 93.5 * (3.0 * phi).cos();
+            Metric {
+                sx: px * m_lon.abs().max(1.0),
+                sy: py * m_lat,
             }
-            _ => Metric { sx: px, sy: py },
+        } else {
+            Metric { sx: px, sy: py }
         };
         Ok(PixelMapper {
             grid: *grid,
-            grid_crs,
             metric,
+            transformers: RefCell::new(HashMap::new()),
         })
     }
 
     /// The geometry in pixel coordinates; `None` if a vertex cannot be transformed (e.g. a
     /// point beyond the projection's domain, far from the grid).
     fn geometry(&self, g: &Geometry, epsg: u32) -> Result<Option<Geometry>> {
-        let transformer = match &self.grid_crs {
-            Some(c) if c.epsg() != epsg => Some(Transformer::new(&Crs::from_epsg(epsg)?, c)),
-            Some(_) => None,
-            None if epsg == crate::crs::WGS84 => {
-                return Err(Error::MissingGeoreferencing {
-                    path: PathBuf::from("<reference grid>"),
-                    missing: "EPSG code",
-                });
-            }
-            None => None,
-        };
+        if !self.transformers.borrow().contains_key(&epsg) {
+            let t = match self.grid.epsg {
+                Some(grid_epsg) if grid_epsg != epsg => {
+                    Some(Transformer::from_epsg(epsg, grid_epsg)?)
+                }
+                Some(_) => None,
+                // features in lon/lat cannot be placed on a grid of unknown CRS; others are
+                // taken to be in the grid's CRS already
+                None if epsg == crate::crs::WGS84 => {
+                    return Err(Error::MissingGeoreferencing {
+                        path: PathBuf::from(REFERENCE_GRID),
+                        missing: "EPSG code",
+                    });
+                }
+                None => None,
+            };
+            self.transformers.borrow_mut().insert(epsg, t);
+        }
+        let map = self.transformers.borrow();
+        let transformer = map.get(&epsg).and_then(Option::as_ref);
         let mut g = g.clone();
         for v in g.vertices_mut() {
-            let (x, y) = match &transformer {
+            let (x, y) = match transformer {
                 Some(t) => match t.transform(v.0, v.1) {
                     Ok(p) => p,
                     Err(_) => return Ok(None),
@@ -326,6 +336,9 @@ impl PixelMapper {
         Ok(Some(g))
     }
 }
+
+/// Path used in errors about a grid given in memory.
+pub(crate) const REFERENCE_GRID: &str = "<reference grid>";
 
 /// Whether the geometry's bbox, padded by `pad` pixels, meets the raster.
 fn intersects(g: &Geometry, w: f64, h: f64, pad: f64) -> bool {
@@ -431,7 +444,7 @@ mod tests {
     #[test]
     fn reprojects_lonlat_features() {
         // a 100 m UTM 28N grid around Saint-Louis; a lon/lat polygon covering its centre
-        let (x, y) = Crs::from_epsg(32628)
+        let (x, y) = crate::crs::Crs::from_epsg(32628)
             .unwrap()
             .from_lonlat(-16.5, 16.03)
             .unwrap();

@@ -4,9 +4,11 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use super::burn::{FeatureSource, RasterizeOptions, RasterizeReport, rasterize_sources};
+use super::burn::{
+    FeatureSource, REFERENCE_GRID, RasterizeOptions, RasterizeReport, rasterize_sources,
+};
 use crate::class_table::ClassTable;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::grid::Grid;
 use crate::reader::GeoTiffReader;
 use crate::sample_type::SampleType;
@@ -81,8 +83,21 @@ pub fn rasterize_to_geotiff(
     options: &RasterizeOptions,
     progress: &mut dyn FnMut(usize, usize),
 ) -> Result<RasterizeReport> {
-    let grid = GeoTiffReader::open(like.as_ref())?.grid()?;
-    let (labels, report) = rasterize_files(vectors, table, &grid, options, progress)?;
+    let like = like.as_ref();
+    let grid = GeoTiffReader::open(like)?.grid()?;
+    let (labels, report) =
+        rasterize_files(vectors, table, &grid, options, progress).map_err(|e| match e {
+            // name the reference file instead of the in-memory grid
+            Error::MissingGeoreferencing { path, missing }
+                if path.as_os_str() == REFERENCE_GRID =>
+            {
+                Error::MissingGeoreferencing {
+                    path: like.to_path_buf(),
+                    missing,
+                }
+            }
+            e => e,
+        })?;
     let spec = RasterSpec::for_grid(&grid, 1, SampleType::U8).with_band_names(["labels"]);
     write_geotiff(out, &spec, RasterData::U8(&labels))?;
     Ok(report)
