@@ -13,7 +13,7 @@ use crate::window::Window;
 /// `(col, row)` are continuous pixel coordinates: `(0, 0)` is the top-left *corner* of the
 /// top-left pixel and `(0.5, 0.5)` its centre (GDAL's "pixel is area" convention). For a
 /// north-up image `rx = ry = 0` and `dy < 0`.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct GeoTransform(pub [f64; 6]);
 
 impl GeoTransform {

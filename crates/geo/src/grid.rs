@@ -5,7 +5,7 @@ use crate::window::Window;
 
 /// A georeferenced pixel grid: `width x height` pixels placed by `geotransform` in the CRS
 /// `epsg` (`None`: unknown CRS, coordinates are taken as already in the grid's CRS).
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Grid {
     /// Width in pixels.
     pub width: usize,

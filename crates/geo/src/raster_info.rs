@@ -5,7 +5,7 @@ use crate::grid::Grid;
 use crate::sample_type::SampleType;
 
 /// Compression of a TIFF's strips or tiles.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum Compression {
     /// Uncompressed (TIFF code 1).
     None,
@@ -39,7 +39,7 @@ impl Compression {
 }
 
 /// TIFF predictor applied before compression.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum Predictor {
     /// No predictor (1).
     None,
@@ -60,7 +60,7 @@ impl Predictor {
 }
 
 /// How the bands of a pixel are laid out in the file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum Interleave {
     /// All bands of a pixel together (`PlanarConfiguration=1`, GDAL `INTERLEAVE=PIXEL`).
     Pixel,
@@ -72,7 +72,7 @@ pub enum Interleave {
 ///
 /// Only the first image of the file (IFD 0, the full resolution) is described; overviews of
 /// Cloud-Optimized GeoTIFFs are counted in [`overviews`](Self::overviews) and never read.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct RasterInfo {
     /// Width in pixels (columns).
     pub width: usize,

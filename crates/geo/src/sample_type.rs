@@ -1,7 +1,7 @@
 //! The numeric type of raster samples.
 
 /// Numeric type of the samples of a raster band (GDAL names in parentheses).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum SampleType {
     /// Unsigned 8-bit (`Byte`).
     U8,

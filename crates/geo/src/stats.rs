@@ -7,7 +7,7 @@ use crate::window::Window;
 
 /// Statistics of one band over its valid pixels (not nodata, not NaN), as `gdalinfo -stats`
 /// reports them (population standard deviation).
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct BandStats {
     /// Smallest valid value (`NaN` when there is none).
     pub min: f64,

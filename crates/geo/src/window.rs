@@ -1,7 +1,9 @@
 //! Rectangular pixel windows.
 
 /// A rectangle of pixels: `width x height` pixels whose top-left pixel is (`col`, `row`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize,
+)]
 pub struct Window {
     /// Column of the left-most pixel (0-based).
     pub col: usize,

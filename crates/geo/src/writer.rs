@@ -28,7 +28,7 @@ pub const BIGTIFF_THRESHOLD: u64 = 4_000_000_000;
 /// Defaults from [`RasterSpec::new`]: tiled 256 x 256, Deflate level 6, horizontal predictor
 /// for integers and floating-point predictor for floats, band interleave, classic TIFF
 /// unless the data exceed [`BIGTIFF_THRESHOLD`].
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct RasterSpec {
     /// Width in pixels.
     pub width: usize,
