@@ -1,0 +1,3 @@
+//! integration tests
+
+mod geo_cli;
