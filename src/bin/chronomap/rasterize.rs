@@ -91,7 +91,18 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             bar.set_position(done as u64);
         },
     )
-    .context("rasterization failed")?;
+    .map_err(|e| {
+        let hint = match &e {
+            chronomap::geo::Error::MissingGeoreferencing { .. } => {
+                " (georeference the reference raster first, e.g. `gdal_edit.py -a_srs EPSG:32628 REF.tif`)"
+            }
+            chronomap::geo::Error::UnsupportedCrs { .. } => {
+                " (reproject the inputs to UTM/WGS 84 with gdalwarp/ogr2ogr)"
+            }
+            _ => "",
+        };
+        anyhow::Error::new(e).context(format!("rasterization failed{hint}"))
+    })?;
     bar.finish_and_clear();
     let spec = RasterSpec::for_grid(&grid, 1, SampleType::U8).with_band_names(["labels"]);
     write_geotiff(out, &spec, RasterData::U8(&labels))
