@@ -950,6 +950,23 @@ mod tests {
         assert_eq!(px[12 * 50 + 12], 20);
     }
 
+    /// The same bytes read from memory and from disk give the same pixels.
+    #[test]
+    fn in_memory_round_trip() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.tif");
+        let data: Vec<i16> = pattern(30 * 20 * 2)
+            .into_iter()
+            .map(|v| v as i16 - 100)
+            .collect();
+        let spec = RasterSpec::new(30, 20, 2, SampleType::I16).with_tile_size(16);
+        write_geotiff(&path, &spec, RasterData::I16(&data)).unwrap();
+        let r = GeoTiffReader::from_bytes(std::fs::read(&path).unwrap()).unwrap();
+        assert_eq!(r.path(), std::path::Path::new("<memory>"));
+        let back: Vec<i16> = r.read_window_as(Window::full(30, 20), &[0, 1]).unwrap();
+        assert_eq!(back, data);
+    }
+
     #[test]
     fn dropped_writer_leaves_nothing() {
         let dir = tempfile::tempdir().unwrap();

@@ -422,8 +422,42 @@ fn georeferencing_variants_match_gdalinfo() {
             (a, b) => panic!("{name}: nodata {a:?} vs GDAL {b:?}"),
         }
     }
-    // a rotated transform can only be set with the Python bindings or -a_gt (GDAL >= 3.8), so
-    // we write it ourselves and check GDAL reads it back identically
+    // rotated and south-up (dy > 0) transforms, set through a VRT and written by
+    // gdal_translate (ModelTransformation / negative scale)
+    for (name, gt) in [
+        ("rotated_gdal", "355000, 9.8, 1.7, 1780000, 1.7, -9.8"),
+        ("southup_gdal", "355000, 10, 0, 1779550, 0, 10"),
+    ] {
+        let vrt = dir.path().join(format!("{name}.vrt"));
+        std::fs::write(
+            &vrt,
+            format!(
+                r#"<VRTDataset rasterXSize="{W}" rasterYSize="{H}"><SRS>EPSG:32628</SRS><GeoTransform>{gt}</GeoTransform>
+<VRTRasterBand dataType="Int16" band="1"><SimpleSource><SourceFilename relativeToVRT="0">{s}</SourceFilename><SourceBand>1</SourceBand></SimpleSource></VRTRasterBand></VRTDataset>"#
+            ),
+        )
+        .unwrap();
+        let out = dir.path().join(format!("{name}.tif"));
+        run(
+            "gdal_translate",
+            &["-q", vrt.to_str().unwrap(), out.to_str().unwrap()],
+        );
+        let r = GeoTiffReader::open(&out).unwrap();
+        let info = gdalinfo(&out, false);
+        let expected: Vec<f64> = gt.split(',').map(|v| v.trim().parse().unwrap()).collect();
+        assert_gt_close(
+            gdal_geotransform(&info),
+            Some(expected.clone().try_into().unwrap()),
+            name,
+        );
+        assert_gt_close(
+            r.info().geotransform.map(|g| g.0),
+            gdal_geotransform(&info),
+            name,
+        );
+        assert_eq!(r.info().epsg, Some(32628), "{name}");
+    }
+    // chronomap's own rotated transform is read back identically by GDAL
     let rot = dir.path().join("rotated.tif");
     let gt = GeoTransform([355_000.0, 9.8, 1.7, 1_780_000.0, 1.7, -9.8]);
     let spec = RasterSpec::new(8, 6, 1, SampleType::U8)
