@@ -1,0 +1,950 @@
+//! [`SceneSeries`]: the co-registered acquisitions of one area, read window by window.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use chronomap_geo::{GeoTiffReader, GeoTransform, Grid, Window};
+
+use crate::date::Date;
+use crate::error::{Error, GridMismatch, ManifestProblem, Result};
+use crate::manifest::{LabelEntry, MANIFEST_VERSION, Manifest, MaskEntry, parse_date};
+use crate::mask::{IGNORE_INDEX, QUALITY_CLEAR, QUALITY_MASKED, QUALITY_NODATA};
+use crate::patch::ScenePatch;
+
+/// The public description of one acquisition of a [`SceneSeries`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct SceneDate {
+    /// Acquisition date.
+    pub date: Date,
+    /// Image files: one multi-band file, or one file per band (in band order).
+    pub image_files: Vec<PathBuf>,
+    /// The cloud / quality mask file, if any.
+    pub mask_file: Option<PathBuf>,
+    /// The label raster used for this date, if any.
+    pub label_file: Option<PathBuf>,
+    /// The ground-truth raster for this date, if the manifest has one (synthetic worlds).
+    pub ground_truth_file: Option<PathBuf>,
+    /// The manifest's free-form `meta` of this date.
+    pub meta: Option<serde_json::Value>,
+}
+
+/// How a date's mask values map to "masked".
+#[derive(Debug)]
+enum MaskRule {
+    NonZero,
+    Invalid(Vec<u32>),
+    Valid(Vec<u32>),
+}
+
+impl MaskRule {
+    fn masked(&self, v: f32) -> bool {
+        match self {
+            MaskRule::NonZero => v != 0.0,
+            MaskRule::Invalid(vals) => vals.iter().any(|&x| x as f32 == v),
+            MaskRule::Valid(vals) => !vals.iter().any(|&x| x as f32 == v),
+        }
+    }
+}
+
+#[derive(Debug)]
+enum Image {
+    Stack(Box<GeoTiffReader>),
+    PerBand(Vec<GeoTiffReader>),
+}
+
+#[derive(Debug)]
+struct DateIo {
+    image: Image,
+    mask: Option<(GeoTiffReader, MaskRule)>,
+    label: Option<usize>,
+    truth: Option<usize>,
+    nodata: Option<f64>,
+    offset: f32,
+}
+
+/// Label rasters, their files, and `(year, raster index)` pairs.
+type LabelSet = (Vec<LabelRaster>, Vec<PathBuf>, Vec<(i32, usize)>);
+
+#[derive(Debug)]
+struct LabelRaster {
+    reader: GeoTiffReader,
+    nodata: Option<f64>,
+}
+
+/// Whole-series copy in memory (see [`SceneSeries::load_into_memory`]).
+#[derive(Debug)]
+struct MemCache {
+    /// Per date `[C, H, W]` values (offset applied).
+    images: Vec<Vec<f32>>,
+    /// Per date `[H, W]` quality.
+    quality: Vec<Vec<u8>>,
+    /// Per label raster `[H, W]`.
+    labels: Vec<Vec<u8>>,
+}
+
+/// The acquisitions of one area: co-registered GeoTIFFs on one pixel grid, with per-date
+/// masks and per-year (or per-date) label rasters, read window by window (only the tiles a
+/// window touches are decoded, so a 10980 x 10980 Sentinel-2 tile never has to fit in
+/// memory).
+///
+/// Open it from a [`Manifest`] ([`SceneSeries::open`]) or a folder
+/// ([`SceneSeries::discover`]). Every image, mask and label raster must share the grid of the
+/// first date's image (size, geotransform, CRS); otherwise opening fails with
+/// [`Error::GridMismatch`] naming the file. Dates are sorted chronologically.
+///
+/// `SceneSeries` is `Send + Sync`: share it between data-loader workers with an `Arc`.
+///
+/// # Examples
+/// ```
+/// # let dir = tempfile::tempdir()?;
+/// # let manifest = chronomap_data::testkit::tiny_series(dir.path(), 16, 3, 1)?;
+/// use chronomap_data::SceneSeries;
+/// use chronomap_geo::Window;
+/// let series = SceneSeries::open(&manifest)?;
+/// let patch = series.read_patch(Window::new(0, 0, 8, 8), &[0, 1, 2])?;
+/// assert_eq!(patch.shape(), [3, series.bands().len(), 8, 8]); // [time, channels, height, width]
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug)]
+pub struct SceneSeries {
+    source: PathBuf,
+    width: usize,
+    height: usize,
+    geotransform: Option<GeoTransform>,
+    epsg: Option<u32>,
+    bands: Vec<String>,
+    classes: Vec<String>,
+    dates: Vec<SceneDate>,
+    io: Vec<DateIo>,
+    labels: Vec<LabelRaster>,
+    truth: Vec<LabelRaster>,
+    label_files: Vec<PathBuf>,
+    truth_files: Vec<PathBuf>,
+    use_truth: bool,
+    cache: Option<Arc<MemCache>>,
+}
+
+/// Tolerance on geotransform terms: a thousandth of a pixel.
+fn same_geotransform(a: &GeoTransform, b: &GeoTransform) -> bool {
+    let px = a.0[1].abs().max(a.0[5].abs()).max(1e-12);
+    let tol = 1e-3 * px;
+    (a.0[0] - b.0[0]).abs() <= tol
+        && (a.0[3] - b.0[3]).abs() <= tol
+        && [1, 2, 4, 5]
+            .iter()
+            .all(|&i| (a.0[i] - b.0[i]).abs() <= 1e-6 * px)
+}
+
+struct Reference {
+    path: PathBuf,
+    width: usize,
+    height: usize,
+    geotransform: Option<GeoTransform>,
+    epsg: Option<u32>,
+}
+
+impl Reference {
+    fn check(&self, r: &GeoTiffReader) -> Result<()> {
+        let i = r.info();
+        let mismatch = if (i.width, i.height) != (self.width, self.height) {
+            Some(GridMismatch::Size {
+                expected: [self.width, self.height],
+                found: [i.width, i.height],
+            })
+        } else if i.epsg != self.epsg {
+            Some(GridMismatch::Crs {
+                expected: self.epsg,
+                found: i.epsg,
+            })
+        } else {
+            let same = match (&i.geotransform, &self.geotransform) {
+                (Some(a), Some(b)) => same_geotransform(a, b),
+                (None, None) => true,
+                _ => false,
+            };
+            (!same).then(|| GridMismatch::GeoTransform {
+                expected: self.geotransform.map(|g| g.0),
+                found: i.geotransform.map(|g| g.0),
+            })
+        };
+        match mismatch {
+            Some(mismatch) => Err(Error::GridMismatch {
+                path: r.path().to_path_buf(),
+                reference: self.path.clone(),
+                mismatch: Box::new(mismatch),
+            }),
+            None => Ok(()),
+        }
+    }
+}
+
+fn resolve(base: &Path, manifest: &Path, p: &Path) -> Result<PathBuf> {
+    let full = if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        base.join(p)
+    };
+    if !full.exists() {
+        return Err(Error::manifest(
+            manifest,
+            ManifestProblem::MissingFile { path: full },
+        ));
+    }
+    Ok(full)
+}
+
+fn open_label_set(
+    base: &Path,
+    manifest: &Path,
+    entries: &[LabelEntry],
+    reference: &Reference,
+) -> Result<LabelSet> {
+    let mut rasters = Vec::new();
+    let mut files = Vec::new();
+    let mut years = Vec::new();
+    for e in entries {
+        if years.iter().any(|&(y, _)| y == e.year) {
+            return Err(Error::manifest(
+                manifest,
+                ManifestProblem::DuplicateLabelYear { year: e.year },
+            ));
+        }
+        let path = resolve(base, manifest, &e.path)?;
+        let idx = intern_label(&mut rasters, &mut files, &path, reference)?;
+        years.push((e.year, idx));
+    }
+    Ok((rasters, files, years))
+}
+
+fn intern_label(
+    rasters: &mut Vec<LabelRaster>,
+    files: &mut Vec<PathBuf>,
+    path: &Path,
+    reference: &Reference,
+) -> Result<usize> {
+    if let Some(i) = files.iter().position(|f| f == path) {
+        return Ok(i);
+    }
+    let reader = GeoTiffReader::open(path)?;
+    reference.check(&reader)?;
+    let nodata = reader.info().nodata;
+    rasters.push(LabelRaster { reader, nodata });
+    files.push(path.to_path_buf());
+    Ok(files.len() - 1)
+}
+
+impl SceneSeries {
+    /// Opens the series a manifest describes (paths relative to the manifest's folder).
+    ///
+    /// # Errors
+    /// [`Error::Io`] / [`Error::ManifestJson`] for an unreadable manifest;
+    /// [`Error::Manifest`] for inconsistent content (no dates, bad date, duplicate date,
+    /// missing file, a band without a file, ...); [`Error::Geo`] when a GeoTIFF cannot be
+    /// opened; [`Error::GridMismatch`] naming the first file whose size, CRS or geotransform
+    /// differs from the first date's image; [`Error::BandCount`] when a multi-band image does
+    /// not hold exactly the manifest's bands.
+    pub fn open(manifest: impl AsRef<Path>) -> Result<Self> {
+        let path = manifest.as_ref();
+        let m = Manifest::load(path)?;
+        let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        Self::from_manifest(m, &base, path)
+    }
+
+    /// Opens a folder: its `manifest.json` when there is one, otherwise the series that
+    /// [`Manifest::discover`] finds from the file names.
+    ///
+    /// # Errors
+    /// As [`SceneSeries::open`] and [`Manifest::discover`].
+    pub fn discover(dir: impl AsRef<Path>) -> Result<Self> {
+        let dir = dir.as_ref();
+        let manifest = dir.join("manifest.json");
+        if manifest.is_file() {
+            return Self::open(manifest);
+        }
+        let m = Manifest::discover(dir)?;
+        Self::from_manifest(m, dir, dir)
+    }
+
+    /// [`SceneSeries::open`] for a manifest file, [`SceneSeries::discover`] for a folder.
+    ///
+    /// # Errors
+    /// As those two.
+    pub fn open_path(path: impl AsRef<Path>) -> Result<Self> {
+        let path = path.as_ref();
+        if path.is_dir() {
+            Self::discover(path)
+        } else {
+            Self::open(path)
+        }
+    }
+
+    /// Opens a series from an in-memory manifest whose relative paths are resolved against
+    /// `base`; `source` names the manifest (or folder) in error messages.
+    ///
+    /// # Errors
+    /// As [`SceneSeries::open`].
+    pub fn from_manifest(m: Manifest, base: &Path, source: &Path) -> Result<Self> {
+        if m.version != MANIFEST_VERSION {
+            return Err(Error::manifest(
+                source,
+                ManifestProblem::Version { found: m.version },
+            ));
+        }
+        if m.bands.is_empty() {
+            return Err(Error::manifest(source, ManifestProblem::NoBands));
+        }
+        if m.dates.is_empty() {
+            return Err(Error::manifest(source, ManifestProblem::NoDates));
+        }
+        // Sort by date, rejecting duplicates and bad dates first.
+        let mut entries = Vec::with_capacity(m.dates.len());
+        for e in &m.dates {
+            entries.push((parse_date(source, &e.date)?, e));
+        }
+        entries.sort_by_key(|(d, _)| *d);
+        for pair in entries.windows(2) {
+            if pair[0].0 == pair[1].0 {
+                let date = pair[0].0.to_string();
+                return Err(Error::manifest(
+                    source,
+                    ManifestProblem::DuplicateDate { date },
+                ));
+            }
+        }
+        let nb = m.bands.len();
+        let mut dates = Vec::new();
+        let mut io = Vec::new();
+        let mut reference: Option<Reference> = None;
+        let mut labels = Vec::new();
+        let mut label_files = Vec::new();
+        let mut truth = Vec::new();
+        let mut truth_files = Vec::new();
+        let mut label_years = Vec::new();
+        let mut truth_years = Vec::new();
+        for (date, e) in entries {
+            let ds = date.to_string();
+            let (image, image_files) = match (&e.image, &e.bands) {
+                (Some(p), None) => {
+                    let path = resolve(base, source, p)?;
+                    let r = GeoTiffReader::open(&path)?;
+                    if r.info().bands != nb {
+                        return Err(Error::BandCount {
+                            path,
+                            expected: nb,
+                            found: r.info().bands,
+                        });
+                    }
+                    (vec![r], vec![path])
+                }
+                (None, Some(map)) => {
+                    if let Some(band) = map.keys().find(|b| !m.bands.contains(b)) {
+                        return Err(Error::manifest(
+                            source,
+                            ManifestProblem::UnknownBand {
+                                date: ds,
+                                band: band.clone(),
+                            },
+                        ));
+                    }
+                    let mut readers = Vec::new();
+                    let mut files = Vec::new();
+                    for b in &m.bands {
+                        let Some(p) = map.get(b) else {
+                            return Err(Error::manifest(
+                                source,
+                                ManifestProblem::MissingBand {
+                                    date: ds,
+                                    band: b.clone(),
+                                },
+                            ));
+                        };
+                        let path = resolve(base, source, p)?;
+                        readers.push(GeoTiffReader::open(&path)?);
+                        files.push(path);
+                    }
+                    (readers, files)
+                }
+                _ => {
+                    return Err(Error::manifest(
+                        source,
+                        ManifestProblem::ImageSource { date: ds },
+                    ));
+                }
+            };
+            let reference = reference.get_or_insert_with(|| {
+                let i = image[0].info();
+                Reference {
+                    path: image_files[0].clone(),
+                    width: i.width,
+                    height: i.height,
+                    geotransform: i.geotransform,
+                    epsg: i.epsg,
+                }
+            });
+            // The first label/truth sets are opened once the reference grid is known.
+            if label_files.is_empty() && label_years.is_empty() && !m.labels.is_empty() {
+                let (r, f, y) = open_label_set(base, source, &m.labels, reference)?;
+                (labels, label_files, label_years) = (r, f, y);
+            }
+            if truth_files.is_empty() && truth_years.is_empty() && !m.ground_truth.is_empty() {
+                let (r, f, y) = open_label_set(base, source, &m.ground_truth, reference)?;
+                (truth, truth_files, truth_years) = (r, f, y);
+            }
+            for r in &image {
+                reference.check(r)?;
+            }
+            let nodata = m.nodata.or(image[0].info().nodata);
+            let image = if e.image.is_some() {
+                Image::Stack(Box::new(image.into_iter().next().expect("one reader")))
+            } else {
+                Image::PerBand(image)
+            };
+            let (mask, mask_file) = match &e.mask {
+                None => (None, None),
+                Some(entry) => {
+                    let path = resolve(base, source, entry.path())?;
+                    let reader = GeoTiffReader::open(&path)?;
+                    reference.check(&reader)?;
+                    let rule = match entry {
+                        MaskEntry::Path(_) => MaskRule::NonZero,
+                        MaskEntry::Values {
+                            invalid: Some(_),
+                            valid: Some(_),
+                            ..
+                        } => {
+                            return Err(Error::manifest(
+                                source,
+                                ManifestProblem::MaskValues { date: ds },
+                            ));
+                        }
+                        MaskEntry::Values {
+                            invalid: Some(v), ..
+                        } => MaskRule::Invalid(v.clone()),
+                        MaskEntry::Values { valid: Some(v), .. } => MaskRule::Valid(v.clone()),
+                        MaskEntry::Values { .. } => MaskRule::NonZero,
+                    };
+                    (Some((reader, rule)), Some(path))
+                }
+            };
+            let label = match &e.labels {
+                Some(p) => {
+                    let path = resolve(base, source, p)?;
+                    Some(intern_label(
+                        &mut labels,
+                        &mut label_files,
+                        &path,
+                        reference,
+                    )?)
+                }
+                None => label_years
+                    .iter()
+                    .find(|&&(y, _)| y == date.year)
+                    .map(|&(_, i)| i),
+            };
+            let truth_idx = truth_years
+                .iter()
+                .find(|&&(y, _)| y == date.year)
+                .map(|&(_, i)| i);
+            dates.push(SceneDate {
+                date,
+                image_files,
+                mask_file,
+                label_file: label.map(|i| label_files[i].clone()),
+                ground_truth_file: truth_idx.map(|i| truth_files[i].clone()),
+                meta: e.meta.clone(),
+            });
+            io.push(DateIo {
+                image,
+                mask,
+                label,
+                truth: truth_idx,
+                nodata,
+                offset: e.add_offset.unwrap_or(0.0) as f32,
+            });
+        }
+        let reference = reference.expect("at least one date");
+        Ok(Self {
+            source: source.to_path_buf(),
+            width: reference.width,
+            height: reference.height,
+            geotransform: reference.geotransform,
+            epsg: reference.epsg,
+            bands: m.bands.clone(),
+            classes: m.classes.clone(),
+            dates,
+            io,
+            labels,
+            truth,
+            label_files,
+            truth_files,
+            use_truth: false,
+            cache: None,
+        })
+    }
+
+    /// The manifest (or folder) the series was opened from.
+    pub fn source(&self) -> &Path {
+        &self.source
+    }
+
+    /// Width in pixels.
+    pub fn width(&self) -> usize {
+        self.width
+    }
+
+    /// Height in pixels.
+    pub fn height(&self) -> usize {
+        self.height
+    }
+
+    /// Pixel -> world transform (GDAL order), `None` for non-georeferenced files.
+    pub fn geotransform(&self) -> Option<GeoTransform> {
+        self.geotransform
+    }
+
+    /// EPSG code of the CRS, if known.
+    pub fn epsg(&self) -> Option<u32> {
+        self.epsg
+    }
+
+    /// The georeferenced grid shared by every file, `None` without a geotransform.
+    pub fn grid(&self) -> Option<Grid> {
+        self.geotransform.map(|geotransform| Grid {
+            width: self.width,
+            height: self.height,
+            geotransform,
+            epsg: self.epsg,
+        })
+    }
+
+    /// Band names, in channel order.
+    pub fn bands(&self) -> &[String] {
+        &self.bands
+    }
+
+    /// Class names declared by the manifest (may be empty).
+    pub fn classes(&self) -> &[String] {
+        &self.classes
+    }
+
+    /// The acquisitions, in chronological order.
+    pub fn dates(&self) -> &[SceneDate] {
+        &self.dates
+    }
+
+    /// Number of acquisitions.
+    pub fn len(&self) -> usize {
+        self.dates.len()
+    }
+
+    /// Whether the series has no acquisitions (never true for an opened series).
+    pub fn is_empty(&self) -> bool {
+        self.dates.is_empty()
+    }
+
+    /// The distinct calendar years, ascending.
+    pub fn years(&self) -> Vec<i32> {
+        let mut y: Vec<i32> = self.dates.iter().map(|d| d.date.year).collect();
+        y.dedup();
+        y
+    }
+
+    /// Indices of the dates of `year`, chronological.
+    pub fn dates_in_year(&self, year: i32) -> Vec<usize> {
+        (0..self.dates.len())
+            .filter(|&i| self.dates[i].date.year == year)
+            .collect()
+    }
+
+    /// Date index sequences, one per calendar year (the usual training sequences: each
+    /// year's dates with that year's labels).
+    pub fn sequences_by_year(&self) -> Vec<Vec<usize>> {
+        self.years()
+            .into_iter()
+            .map(|y| self.dates_in_year(y))
+            .collect()
+    }
+
+    /// Whether ground-truth rasters replace the label rasters in reads (see
+    /// [`SceneSeries::set_use_ground_truth`]).
+    pub fn uses_ground_truth(&self) -> bool {
+        self.use_truth
+    }
+
+    /// Reads labels from the manifest's `ground_truth` rasters instead of its `labels`
+    /// (synthetic worlds: evaluate against what is really on the ground). Dates without a
+    /// ground-truth raster then read as unlabelled.
+    pub fn set_use_ground_truth(&mut self, on: bool) {
+        self.use_truth = on;
+    }
+
+    /// Whether the manifest provides ground-truth rasters.
+    pub fn has_ground_truth(&self) -> bool {
+        !self.truth_files.is_empty()
+    }
+
+    /// Label raster files (distinct), in manifest order.
+    pub fn label_files(&self) -> &[PathBuf] {
+        &self.label_files
+    }
+
+    fn check_date(&self, date: usize) -> Result<()> {
+        if date >= self.dates.len() {
+            return Err(Error::DateOutOfRange {
+                index: date,
+                dates: self.dates.len(),
+            });
+        }
+        Ok(())
+    }
+
+    fn check_window(&self, window: Window) -> Result<()> {
+        if !window.fits_in(self.width, self.height) {
+            return Err(Error::WindowOutOfBounds {
+                window,
+                width: self.width,
+                height: self.height,
+            });
+        }
+        Ok(())
+    }
+
+    /// Bytes that [`SceneSeries::load_into_memory`] would use.
+    pub fn memory_bytes(&self) -> u64 {
+        let px = (self.width * self.height) as u64;
+        let per_date = px * (4 * self.bands.len() as u64 + 1);
+        per_date * self.dates.len() as u64 + px * (self.labels.len() + self.truth.len()) as u64
+    }
+
+    /// Reads the whole series into memory when it needs at most `max_bytes`
+    /// ([`SceneSeries::memory_bytes`]); later reads copy from memory. Returns whether it did.
+    /// Worth it for small scenes read many times (e.g. a 1024 x 1024 synthetic world).
+    ///
+    /// # Errors
+    /// Read errors of any file.
+    pub fn load_into_memory(&mut self, max_bytes: u64) -> Result<bool> {
+        if self.cache.is_some() {
+            return Ok(true);
+        }
+        if self.memory_bytes() > max_bytes {
+            return Ok(false);
+        }
+        let full = Window::full(self.width, self.height);
+        let c = self.bands.len();
+        let mut images = Vec::new();
+        let mut quality = Vec::new();
+        for d in 0..self.dates.len() {
+            let mut img = vec![0f32; c * full.area()];
+            let mut q = vec![0u8; full.area()];
+            self.read_date_into(d, full, &mut img, &mut q)?;
+            images.push(img);
+            quality.push(q);
+        }
+        let mut labels = Vec::new();
+        for l in self.labels.iter().chain(&self.truth) {
+            labels.push(self.read_label_raster(l, full)?);
+        }
+        self.cache = Some(Arc::new(MemCache {
+            images,
+            quality,
+            labels,
+        }));
+        Ok(true)
+    }
+
+    /// Reads one date's bands and quality over `window` from the files (or the cache).
+    ///
+    /// # Shapes
+    /// `image`: `[channels, window.height, window.width]`; `quality`: `[height, width]`.
+    fn read_date_into(
+        &self,
+        date: usize,
+        window: Window,
+        image: &mut [f32],
+        quality: &mut [u8],
+    ) -> Result<()> {
+        let plane = window.area();
+        let c = self.bands.len();
+        if let Some(cache) = &self.cache {
+            let w = self.width;
+            for b in 0..c {
+                let src = &cache.images[date][b * self.height * w..];
+                copy_window(src, w, window, &mut image[b * plane..(b + 1) * plane]);
+            }
+            copy_window(&cache.quality[date], w, window, quality);
+            return Ok(());
+        }
+        let io = &self.io[date];
+        match &io.image {
+            Image::Stack(r) => {
+                let bands: Vec<usize> = (0..c).collect();
+                r.read_window_into(window, &bands, image)?;
+            }
+            Image::PerBand(rs) => {
+                for (b, r) in rs.iter().enumerate() {
+                    r.read_window_into(window, &[0], &mut image[b * plane..(b + 1) * plane])?;
+                }
+            }
+        }
+        quality.fill(QUALITY_CLEAR);
+        let nodata = io.nodata.map(|v| v as f32);
+        for b in 0..c {
+            let band = &image[b * plane..(b + 1) * plane];
+            for (q, &v) in quality.iter_mut().zip(band) {
+                if v.is_nan() || Some(v) == nodata {
+                    *q = QUALITY_NODATA;
+                }
+            }
+        }
+        if let Some((reader, rule)) = &io.mask {
+            let m = reader.read_window(window, &[0])?;
+            for (q, &v) in quality.iter_mut().zip(&m) {
+                if *q == QUALITY_CLEAR && rule.masked(v) {
+                    *q = QUALITY_MASKED;
+                }
+            }
+        }
+        if io.offset != 0.0 {
+            for v in image.iter_mut() {
+                *v += io.offset;
+            }
+        }
+        Ok(())
+    }
+
+    fn read_label_raster(&self, l: &LabelRaster, window: Window) -> Result<Vec<u8>> {
+        let raw = l.reader.read_window(window, &[0])?;
+        let nodata = l.nodata.map(|v| v as f32);
+        let classes = self.classes.len();
+        let mut out = Vec::with_capacity(raw.len());
+        for v in raw {
+            let ignore = v.is_nan() || Some(v) == nodata || !(0.0..255.0).contains(&v);
+            let lab = if ignore || v.fract() != 0.0 {
+                IGNORE_INDEX
+            } else {
+                v as u8
+            };
+            if classes > 0 && lab != IGNORE_INDEX && lab as usize >= classes {
+                return Err(Error::LabelOutOfRange {
+                    path: l.reader.path().to_path_buf(),
+                    value: lab as u32,
+                    classes,
+                });
+            }
+            out.push(lab);
+        }
+        Ok(out)
+    }
+
+    /// Reads the bands of one date.
+    ///
+    /// # Shapes
+    /// Returns `[channels, window.height, window.width]`, the manifest's `add_offset` applied.
+    ///
+    /// # Errors
+    /// [`Error::DateOutOfRange`], [`Error::WindowOutOfBounds`], or read errors.
+    pub fn read_image(&self, date: usize, window: Window) -> Result<Vec<f32>> {
+        self.check_date(date)?;
+        self.check_window(window)?;
+        let mut img = vec![0f32; self.bands.len() * window.area()];
+        let mut q = vec![0u8; window.area()];
+        self.read_date_into(date, window, &mut img, &mut q)?;
+        Ok(img)
+    }
+
+    /// Reads the bands and the pixel quality of one date in one pass (see
+    /// [`SceneSeries::read_image`] and [`SceneSeries::read_quality`]).
+    ///
+    /// # Shapes
+    /// Returns `([channels, window.height, window.width], [window.height, window.width])`.
+    ///
+    /// # Errors
+    /// As [`SceneSeries::read_image`].
+    pub fn read_date(&self, date: usize, window: Window) -> Result<(Vec<f32>, Vec<u8>)> {
+        self.check_date(date)?;
+        self.check_window(window)?;
+        let mut img = vec![0f32; self.bands.len() * window.area()];
+        let mut q = vec![0u8; window.area()];
+        self.read_date_into(date, window, &mut img, &mut q)?;
+        Ok((img, q))
+    }
+
+    /// Reads the pixel quality of one date ([`QUALITY_CLEAR`], [`QUALITY_MASKED`] from the
+    /// mask, [`QUALITY_NODATA`] where any band equals the nodata value or is NaN).
+    ///
+    /// # Shapes
+    /// Returns `[window.height, window.width]`.
+    ///
+    /// # Errors
+    /// As [`SceneSeries::read_image`].
+    pub fn read_quality(&self, date: usize, window: Window) -> Result<Vec<u8>> {
+        self.check_date(date)?;
+        self.check_window(window)?;
+        let mut img = vec![0f32; self.bands.len() * window.area()];
+        let mut q = vec![0u8; window.area()];
+        self.read_date_into(date, window, &mut img, &mut q)?;
+        Ok(q)
+    }
+
+    /// Reads the labels of one date: class ids, [`IGNORE_INDEX`] where the raster says
+    /// unlabelled (255 or its nodata value) and everywhere when the date has no label raster.
+    /// Masks are *not* applied (see [`crate::LabelPolicy`]).
+    ///
+    /// # Shapes
+    /// Returns `[window.height, window.width]`.
+    ///
+    /// # Errors
+    /// As [`SceneSeries::read_image`], plus [`Error::LabelOutOfRange`].
+    pub fn read_labels(&self, date: usize, window: Window) -> Result<Vec<u8>> {
+        self.check_date(date)?;
+        self.check_window(window)?;
+        let io = &self.io[date];
+        let (idx, set, offset) = if self.use_truth {
+            (io.truth, &self.truth, self.labels.len())
+        } else {
+            (io.label, &self.labels, 0)
+        };
+        let Some(i) = idx else {
+            return Ok(vec![IGNORE_INDEX; window.area()]);
+        };
+        if let Some(cache) = &self.cache {
+            let mut out = vec![0u8; window.area()];
+            copy_window(&cache.labels[offset + i], self.width, window, &mut out);
+            return Ok(out);
+        }
+        self.read_label_raster(&set[i], window)
+    }
+
+    /// Reads a patch: the bands, quality and labels of `dates` over `window`.
+    ///
+    /// # Shapes
+    /// `image`: `[dates.len(), channels, window.height, window.width]`;
+    /// `quality`, `labels`: `[dates.len(), window.height, window.width]`.
+    ///
+    /// # Errors
+    /// As [`SceneSeries::read_labels`].
+    pub fn read_patch(&self, window: Window, dates: &[usize]) -> Result<ScenePatch> {
+        self.check_window(window)?;
+        for &d in dates {
+            self.check_date(d)?;
+        }
+        let (t, c, plane) = (dates.len(), self.bands.len(), window.area());
+        let mut image = vec![0f32; t * c * plane];
+        let mut quality = vec![0u8; t * plane];
+        let mut labels = vec![0u8; t * plane];
+        // Dates sharing a label raster (a year's) read it once.
+        let mut done: Vec<(Option<usize>, usize)> = Vec::new();
+        for (k, &d) in dates.iter().enumerate() {
+            self.read_date_into(
+                d,
+                window,
+                &mut image[k * c * plane..(k + 1) * c * plane],
+                &mut quality[k * plane..(k + 1) * plane],
+            )?;
+            let key = if self.use_truth {
+                self.io[d].truth
+            } else {
+                self.io[d].label
+            };
+            let dst = k * plane..(k + 1) * plane;
+            if let Some(&(_, prev)) = done.iter().find(|(l, _)| l.is_some() && *l == key) {
+                labels.copy_within(prev * plane..(prev + 1) * plane, dst.start);
+            } else {
+                labels[dst].copy_from_slice(&self.read_labels(d, window)?);
+                done.push((key, k));
+            }
+        }
+        Ok(ScenePatch {
+            window,
+            dates: dates.to_vec(),
+            channels: c,
+            image,
+            quality,
+            labels,
+        })
+    }
+
+    /// Like [`SceneSeries::read_patch`] for a window that may extend past the scene's edges
+    /// (scene inference near the border, scenes smaller than the patch): the part inside is
+    /// read, the rest is 0 with quality [`QUALITY_NODATA`] and label [`IGNORE_INDEX`].
+    ///
+    /// `window.col` / `window.row` are relative to the scene's top-left corner; windows
+    /// starting left of or above the scene are expressed with `offset` = (columns, rows) of
+    /// padding before the scene: the patch's pixel `(r, c)` is scene pixel
+    /// `(window.row + r - offset.1, window.col + c - offset.0)`.
+    ///
+    /// # Shapes
+    /// As [`SceneSeries::read_patch`], with the full `window` size.
+    ///
+    /// # Errors
+    /// As [`SceneSeries::read_patch`] (except out-of-bounds windows).
+    pub fn read_patch_padded(
+        &self,
+        window: Window,
+        offset: (usize, usize),
+        dates: &[usize],
+    ) -> Result<ScenePatch> {
+        for &d in dates {
+            self.check_date(d)?;
+        }
+        let (t, c) = (dates.len(), self.bands.len());
+        let (h, w) = (window.height, window.width);
+        let mut patch = ScenePatch {
+            window,
+            dates: dates.to_vec(),
+            channels: c,
+            image: vec![0.0; t * c * h * w],
+            quality: vec![QUALITY_NODATA; t * h * w],
+            labels: vec![IGNORE_INDEX; t * h * w],
+        };
+        // Scene coordinates of the window, as signed numbers.
+        let c0 = window.col as i64 - offset.0 as i64;
+        let r0 = window.row as i64 - offset.1 as i64;
+        let sc0 = c0.max(0);
+        let sr0 = r0.max(0);
+        let sc1 = (c0 + w as i64).min(self.width as i64);
+        let sr1 = (r0 + h as i64).min(self.height as i64);
+        if sc1 <= sc0 || sr1 <= sr0 {
+            return Ok(patch);
+        }
+        let inner = Window::new(
+            sc0 as usize,
+            sr0 as usize,
+            (sc1 - sc0) as usize,
+            (sr1 - sr0) as usize,
+        );
+        let part = self.read_patch(inner, dates)?;
+        let (dc, dr) = ((sc0 - c0) as usize, (sr0 - r0) as usize);
+        let paste = |src: &[f32], dst: &mut [f32]| {
+            for r in 0..inner.height {
+                let s = &src[r * inner.width..(r + 1) * inner.width];
+                dst[(dr + r) * w + dc..(dr + r) * w + dc + inner.width].copy_from_slice(s);
+            }
+        };
+        let ip = inner.area();
+        for k in 0..t * c {
+            paste(
+                &part.image[k * ip..(k + 1) * ip],
+                &mut patch.image[k * h * w..(k + 1) * h * w],
+            );
+        }
+        for k in 0..t {
+            for r in 0..inner.height {
+                let s = k * ip + r * inner.width;
+                let d = k * h * w + (dr + r) * w + dc;
+                patch.quality[d..d + inner.width]
+                    .copy_from_slice(&part.quality[s..s + inner.width]);
+                patch.labels[d..d + inner.width].copy_from_slice(&part.labels[s..s + inner.width]);
+            }
+        }
+        Ok(patch)
+    }
+}
+
+/// Copies `window` out of a row-major plane of width `stride` into `out`.
+fn copy_window<T: Copy>(src: &[T], stride: usize, window: Window, out: &mut [T]) {
+    for r in 0..window.height {
+        let s = (window.row + r) * stride + window.col;
+        out[r * window.width..(r + 1) * window.width].copy_from_slice(&src[s..s + window.width]);
+    }
+}

@@ -1,0 +1,6 @@
+//! Integration tests of chronomap-data: real GeoTIFF / OSM files written to temporary
+//! folders by the testkit and the synthetic world (one test binary, as the workspace does).
+
+mod dataset;
+mod series;
+mod synth;
