@@ -1,3 +1,4 @@
 //! integration tests
 
 mod geo_cli;
+mod wgpu;
