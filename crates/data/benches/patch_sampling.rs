@@ -5,7 +5,11 @@
 //!
 //! Run: `cargo bench -p chronomap-data --bench patch_sampling`.
 //! Peak memory: `/usr/bin/time -v target/release/deps/patch_sampling-* --bench loader`.
+//! `CHRONOMAP_BENCH_SCENE=<manifest or folder>` benchmarks an existing series instead (a real
+//! Sentinel-2 stack, or a world written once by `chronomap synth --size 4096`); it needs at
+//! least 3 dates and 512 x 512 pixels.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use burn::data::dataloader::DataLoaderBuilder;
@@ -24,7 +28,7 @@ const DATES: [usize; 3] = [0, 1, 2];
 const N: usize = 16;
 
 struct Scene {
-    _dir: tempfile::TempDir,
+    _dir: Option<tempfile::TempDir>,
     series: Arc<SceneSeries>,
     stats: NormStats,
 }
@@ -32,15 +36,28 @@ struct Scene {
 fn scene() -> &'static Scene {
     static S: OnceLock<Scene> = OnceLock::new();
     S.get_or_init(|| {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let config = SynthConfig {
-            size: SCENE,
-            dates_per_year: 3,
-            years: vec![2016],
-            ..SynthConfig::new(1)
+        let (dir, series) = match std::env::var_os("CHRONOMAP_BENCH_SCENE") {
+            Some(path) => (
+                None,
+                SceneSeries::open_path(path).expect("CHRONOMAP_BENCH_SCENE"),
+            ),
+            None => {
+                let dir = tempfile::tempdir().expect("temp dir");
+                let config = SynthConfig {
+                    size: SCENE,
+                    dates_per_year: 3,
+                    years: vec![2016],
+                    ..SynthConfig::new(1)
+                };
+                let summary =
+                    write_world(&config, dir.path(), &mut |_, _, _| {}).expect("synthetic scene");
+                (
+                    Some(dir),
+                    SceneSeries::open(&summary.manifest).expect("series"),
+                )
+            }
         };
-        let summary = write_world(&config, dir.path(), &mut |_, _, _| {}).expect("synthetic scene");
-        let series = Arc::new(SceneSeries::open(&summary.manifest).expect("series"));
+        let series = Arc::new(series);
         let stats = NormStats::compute(&series, &StatsConfig::default()).expect("stats");
         Scene {
             _dir: dir,
@@ -50,10 +67,18 @@ fn scene() -> &'static Scene {
     })
 }
 
+/// Fresh random windows for every call (so the readers' tile caches do not flatter reads).
+fn fresh_windows() -> Vec<Window> {
+    static CALLS: AtomicU64 = AtomicU64::new(0);
+    let s = scene();
+    let seed = CALLS.fetch_add(1, Ordering::Relaxed);
+    let full = Window::full(s.series.width(), s.series.height());
+    random_windows(&[full], PATCH, N, seed).expect("windows")
+}
+
 fn dataset(seed: u64) -> PatchDataset {
     let s = scene();
-    let windows = random_windows(&[Window::full(SCENE, SCENE)], PATCH, N, seed).expect("windows");
-    let samples = make_samples(&windows, &[DATES.to_vec()], true, seed);
+    let samples = make_samples(&fresh_windows(), &[DATES.to_vec()], true, seed);
     PatchDataset::new(
         s.series.clone(),
         s.stats.clone(),
@@ -70,31 +95,48 @@ fn main() {
 /// Full pipeline through Burn's data loader (batch 4) with 0 and 2 worker threads.
 #[divan::bench(args = [0, 2], sample_count = 5, sample_size = 1)]
 fn loader_512_t3_c4(bencher: divan::Bencher, workers: usize) {
-    let ds = dataset(7);
-    bencher.counter(ItemsCount::new(N)).bench(|| {
-        let loader = DataLoaderBuilder::new(PatchBatcher)
-            .batch_size(4)
-            .num_workers(workers)
-            .set_device(Device::flex())
-            .build(ds.clone());
-        let mut n = 0;
-        for batch in loader.iter() {
-            n += batch.expect("batch").samples.len();
-        }
-        assert_eq!(n, N);
-    });
+    bencher
+        .counter(ItemsCount::new(N))
+        .with_inputs(|| dataset(7))
+        .bench_values(|ds| {
+            let loader = DataLoaderBuilder::new(PatchBatcher)
+                .batch_size(4)
+                .num_workers(workers)
+                .set_device(Device::flex())
+                .build(ds);
+            let mut n = 0;
+            for batch in loader.iter() {
+                n += batch.expect("batch").samples.len();
+            }
+            assert_eq!(n, N);
+        });
 }
 
 /// Windowed reads only (3 dates x 4 bands + quality + labels of a 512 x 512 window).
 #[divan::bench(sample_count = 5, sample_size = 1)]
 fn read_patch_512_t3_c4(bencher: divan::Bencher) {
     let s = scene();
-    let windows = random_windows(&[Window::full(SCENE, SCENE)], PATCH, N, 3).expect("windows");
-    bencher.counter(ItemsCount::new(N)).bench(|| {
-        for w in &windows {
-            divan::black_box(s.series.read_patch(*w, &DATES).expect("patch"));
-        }
-    });
+    bencher
+        .counter(ItemsCount::new(N))
+        .with_inputs(fresh_windows)
+        .bench_refs(|windows| {
+            for w in windows.iter() {
+                divan::black_box(s.series.read_patch(*w, &DATES).expect("patch"));
+            }
+        });
+}
+
+/// One item through the dataset (read, normalize, label policy, transform), no batching.
+#[divan::bench(sample_count = 5, sample_size = 1)]
+fn item_512_t3_c4(bencher: divan::Bencher) {
+    bencher
+        .counter(ItemsCount::new(N))
+        .with_inputs(|| dataset(9))
+        .bench_refs(|ds| {
+            for i in 0..N {
+                divan::black_box(ds.item(i).expect("item"));
+            }
+        });
 }
 
 /// One dihedral transform of a `[3, 4, 512, 512]` f32 stack.

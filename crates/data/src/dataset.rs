@@ -13,6 +13,7 @@ use crate::augment::{Dihedral, RadiometricJitter};
 use crate::error::{Error, Result};
 use crate::mask::{LabelPolicy, QUALITY_CLEAR, QUALITY_NODATA};
 use crate::normalize::NormStats;
+use crate::patch::ScenePatch;
 use crate::rng::hash4;
 use crate::series::SceneSeries;
 
@@ -232,24 +233,49 @@ impl PatchDataset {
     /// If `index >= len()`.
     pub fn item(&self, index: usize) -> Result<PatchItem> {
         let sample = &self.samples[index];
-        let mut patch = self.series.read_patch(sample.window, &sample.dates)?;
+        let patch = self.series.read_patch(sample.window, &sample.dates)?;
+        Ok(self.config.prepare(patch, &self.stats, sample.clone()))
+    }
+}
+
+impl PatchConfig {
+    /// Turns a raw patch into an item: jitter gain (if enabled, drawn from
+    /// `sample.jitter_seed`), normalization, jitter offset, nodata zeroing, the label
+    /// policy, then `sample.transform`. Use it at inference on patches from
+    /// [`SceneSeries::read_patch`] / [`SceneSeries::read_patch_padded`] (with
+    /// `jitter: None` and an identity transform) so that inputs are prepared exactly as in
+    /// training.
+    ///
+    /// # Shapes
+    /// `patch.image` `[time, channels, h, w]` -> `PatchItem::image` the same (or
+    /// `[time, channels, w, h]` for transforms that swap axes).
+    ///
+    /// # Panics
+    /// If `stats` has another number of bands than the patch.
+    pub fn prepare(&self, mut patch: ScenePatch, stats: &NormStats, sample: Sample) -> PatchItem {
         let [t, c, h, w] = patch.shape();
+        assert_eq!(
+            stats.bands.len(),
+            c,
+            "statistics for {} bands, patch has {c}",
+            stats.bands.len()
+        );
         let plane = h * w;
-        if let Some(j) = &self.config.jitter {
+        if let Some(j) = &self.jitter {
             let draw = j.draw(sample.jitter_seed, t, c);
             for (k, chunk) in patch.image.chunks_exact_mut(plane).enumerate() {
                 let g = draw.gain[k];
                 chunk.iter_mut().for_each(|v| *v *= g);
             }
-            self.stats.apply(&mut patch.image, plane);
+            stats.apply(&mut patch.image, plane);
             for (k, chunk) in patch.image.chunks_exact_mut(plane).enumerate() {
                 let o = draw.offset[k];
                 chunk.iter_mut().for_each(|v| *v += o);
             }
         } else {
-            self.stats.apply(&mut patch.image, plane);
+            stats.apply(&mut patch.image, plane);
         }
-        if self.config.zero_nodata {
+        if self.zero_nodata {
             for ti in 0..t {
                 let q = &patch.quality[ti * plane..(ti + 1) * plane];
                 if q.iter().all(|&x| x == QUALITY_CLEAR) {
@@ -265,15 +291,15 @@ impl PatchDataset {
                 }
             }
         }
-        patch.apply_label_policy(self.config.label_policy);
+        patch.apply_label_policy(self.label_policy);
         patch.transform(sample.transform);
-        Ok(PatchItem {
+        PatchItem {
             shape: patch.shape(),
             image: patch.image,
             labels: patch.labels,
             quality: patch.quality,
-            sample: sample.clone(),
-        })
+            sample,
+        }
     }
 }
 

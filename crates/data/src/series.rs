@@ -11,6 +11,10 @@ use crate::manifest::{LabelEntry, MANIFEST_VERSION, Manifest, MaskEntry, parse_d
 use crate::mask::{IGNORE_INDEX, QUALITY_CLEAR, QUALITY_MASKED, QUALITY_NODATA};
 use crate::patch::ScenePatch;
 
+/// Default decoded-tile cache per date of a [`SceneSeries`] (see
+/// [`SceneSeries::set_tile_cache`]): 16 MiB.
+pub const DEFAULT_TILE_CACHE_PER_DATE: usize = 16 << 20;
+
 /// The public description of one acquisition of a [`SceneSeries`].
 #[derive(Clone, Debug, PartialEq)]
 pub struct SceneDate {
@@ -463,7 +467,7 @@ impl SceneSeries {
             });
         }
         let reference = reference.expect("at least one date");
-        Ok(Self {
+        let mut series = Self {
             source: source.to_path_buf(),
             width: reference.width,
             height: reference.height,
@@ -479,7 +483,37 @@ impl SceneSeries {
             truth_files,
             use_truth: false,
             cache: None,
-        })
+        };
+        series.set_tile_cache(DEFAULT_TILE_CACHE_PER_DATE);
+        Ok(series)
+    }
+
+    /// Sets the decoded-tile cache of the readers: `per_date` bytes for each date's image
+    /// file(s) (split by their band counts), an eighth of it for each mask and label raster.
+    /// The default, [`DEFAULT_TILE_CACHE_PER_DATE`], holds the tiles of a few 512 x 512 windows,
+    /// enough for random training patches; raise it for sliding-window inference over wide
+    /// scenes (a row of 256-pixel tiles of a 10980-pixel-wide, 4-band u16 image is 22 MB), or
+    /// set 0 to disable caching. Memory used is at most about
+    /// `dates * per_date * 1.25 + labels * per_date / 8`.
+    pub fn set_tile_cache(&mut self, per_date: usize) {
+        let small = per_date / 8;
+        for io in &mut self.io {
+            match &mut io.image {
+                Image::Stack(r) => r.set_cache_bytes(per_date),
+                Image::PerBand(rs) => {
+                    let n = rs.len().max(1);
+                    for r in rs.iter_mut() {
+                        r.set_cache_bytes(per_date / n);
+                    }
+                }
+            }
+            if let Some((r, _)) = &mut io.mask {
+                r.set_cache_bytes(small);
+            }
+        }
+        for l in self.labels.iter_mut().chain(self.truth.iter_mut()) {
+            l.reader.set_cache_bytes(small);
+        }
     }
 
     /// The manifest (or folder) the series was opened from.

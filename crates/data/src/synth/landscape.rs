@@ -203,10 +203,10 @@ impl Layout {
             island_b,
             town_cx: 0.0,
             town_cy: island_cy + (r(11) - 0.5) * 0.06 * s,
-            town_rx: (0.08 + 0.03 * r(12)) * s,
-            town_ry: (0.15 + 0.04 * r(13)) * s,
+            town_rx: (0.13 + 0.04 * r(12)) * s,
+            town_ry: (0.22 + 0.06 * r(13)) * s,
             town_theta: radians(-10.0 + 20.0 * r(14)),
-            town_growth: 0.30 + 0.15 * r(15),
+            town_growth: 0.25 + 0.10 * r(15),
             block_u: 9.0 + 3.0 * r(16),
             block_v: 7.0 + 3.0 * r(17),
             road_x0: 0.0,
@@ -221,7 +221,7 @@ impl Layout {
             y += CURVE_STEP;
         }
         // Mainland town centre: east of the bank, so that its west part hugs the river.
-        l.town_cx = l.bank_east(l.town_cy) + 0.6 * l.town_rx;
+        l.town_cx = l.bank_east(l.town_cy) + 0.75 * l.town_rx;
         l.road_x0 = l.town_cx + l.town_rx * (1.0 + l.town_growth) + 0.02 * s;
         l
     }
@@ -1089,7 +1089,7 @@ fn build_town(b: &mut Builder<'_>, t: &TownSpec<'_>) {
                     let pw = (2.0 + 1.6 * unit_f64(hk)).min(du - pu);
                     k += 1;
                     let u = |n: u64| unit_f64(hash4(hk, n, 0, 0));
-                    let margin = 0.1 + 0.35 * u(1);
+                    let margin = 0.05 + 0.25 * u(1);
                     let (bw, bh) = (pw - 2.0 * margin, ph - 2.0 * margin - 0.2 * u(2));
                     let c = t
                         .grid

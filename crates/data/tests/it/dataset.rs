@@ -255,3 +255,46 @@ fn radiometric_jitter_is_a_per_date_affine_map() {
         }
     }
 }
+
+/// Training and validation patches come from disjoint blocks, validation windows never
+/// overlap, each epoch draws new training windows, and sliding sequences have the asked
+/// length.
+#[test]
+fn training_data_splits_by_area_and_resamples_per_epoch() {
+    use chronomap_data::{DateSequences, Split, TrainingConfig, TrainingData};
+    let dir = tempfile::tempdir().unwrap();
+    let m = tiny_series(dir.path(), 64, 4, 0).unwrap();
+    let series = Arc::new(SceneSeries::open(&m).unwrap());
+    let config = TrainingConfig {
+        patch_size: 16,
+        block_size: Some(16),
+        validation_fraction: 0.25,
+        patches_per_epoch: 30,
+        sequences: DateSequences::Sliding { len: 3, stride: 1 },
+        seed: 9,
+        ..TrainingConfig::default()
+    };
+    let data = TrainingData::prepare(series, config).unwrap();
+    assert_eq!(data.sequences(), [vec![0, 1, 2], vec![1, 2, 3]]);
+    let train = data.train_dataset(0).unwrap();
+    let valid = data.valid_dataset().unwrap();
+    assert_eq!(train.len(), 60);
+    assert_eq!(valid.len(), 2 * 4); // 4 validation blocks of one 16 x 16 window, 2 sequences
+    for s in train.samples() {
+        for v in valid.samples() {
+            assert!(s.window.intersection(&v.window).is_none(), "{s:?} overlaps {v:?}");
+        }
+        assert_eq!(data.split().split_at(s.window.col, s.window.row), Some(Split::Train));
+    }
+    let vw: Vec<_> = valid.samples().iter().map(|s| s.window).collect();
+    for (i, a) in vw.iter().enumerate() {
+        for b in &vw[i + 1..] {
+            assert!(a == b || a.intersection(b).is_none());
+        }
+    }
+    let again = data.train_dataset(0).unwrap();
+    assert_eq!(again.samples(), train.samples());
+    let next = data.train_dataset(1).unwrap();
+    assert_ne!(next.samples(), train.samples());
+    assert_eq!(valid.get(0).unwrap().shape, [3, 4, 16, 16]);
+}
