@@ -1,36 +1,31 @@
-//! Speed of the spatio-temporal network (issue 2): the U-Net forward alone, the full network
-//! forward in evaluation mode, and one training step (forward + loss + backward + Adam), with
-//! the default configuration (base 32 filters, depth 4, hidden 16) on B=2 series of T=3 dates,
-//! C=4 bands, K=5 classes, 256x256 pixels.
+//! Speed of the spatio-temporal network (issues 2 and 6): the U-Net forward alone, the full
+//! network forward in evaluation mode, one training step (forward + loss + backward + Adam) and
+//! sliding-window scene inference, with the default configuration (base 32 filters, depth 4,
+//! hidden 16) on B=2 series of T=3 dates, C=4 bands, K=5 classes, 256x256 pixels.
+//!
+//! The workloads are `chronomap::bench`'s, the ones `chronomap bench` times (which adds GFLOP/s,
+//! peak memory and JSON; see docs/performance.md).
 //!
 //! ```text
 //! cargo bench --bench network                                  # flex, and a real GPU if any
 //! CHRONOMAP_BENCH_SIZE=64 cargo bench --bench network          # quick sanity run
 //! CHRONOMAP_BENCH_GPU=vulkan cargo bench --bench network       # lavapipe as "gpu"
+//! CHRONOMAP_BENCH_SCENE=1024 cargo bench --bench network -- scene  # scene side (default 512)
 //! ```
 //!
 //! Backends: `flex` always; `gpu` = the device `chronomap::select_device(Auto)` picks when it is
 //! not Flex (CUDA or a real wgpu GPU), or the one named by `CHRONOMAP_BENCH_GPU` (any
 //! [`chronomap::DeviceChoice`] name, e.g. `vulkan` to measure Mesa lavapipe, which `auto` never
-//! picks). Unavailable backends are skipped with a note. Each timed closure reads a scalar back
-//! from the device or syncs it, so the time includes the computation, not only its dispatch.
+//! picks). Unavailable backends are skipped with a note. Each timed closure syncs the device, so
+//! the time includes the computation, not only its dispatch.
 
 use std::sync::OnceLock;
 
-use burn::module::Module;
-use burn::optim::{AdamConfig, GradientsParams};
-use burn::prelude::*;
-use burn::tensor::Distribution;
-use burn::tensor::activation::log_softmax;
-use chronomap::burn;
-use chronomap::model::{SpatioTemporalNet, SpatioTemporalNetConfig};
+use chronomap::bench::{EvalForward, SceneInference, TrainStep, Workload};
+use chronomap::burn::prelude::*;
 use chronomap::{DeviceChoice, select_device};
 use divan::Bencher;
-
-const BATCH: usize = 2;
-const TIME: usize = 3;
-const BANDS: usize = 4;
-const CLASSES: usize = 5;
+use indicatif::ProgressBar;
 
 fn main() {
     divan::main();
@@ -81,33 +76,13 @@ fn device(arg: &str) -> Option<Device> {
     }
 }
 
-fn series(device: &Device) -> Tensor<5> {
-    let s = size();
-    device.seed(0);
-    Tensor::random(
-        [BATCH, TIME, BANDS, s, s],
-        Distribution::Normal(0.0, 1.0),
-        device,
-    )
-}
-
-fn labels(device: &Device) -> Tensor<4, Int> {
-    let s = size();
-    Tensor::<4>::random(
-        [BATCH, TIME, s, s],
-        Distribution::Uniform(0.0, CLASSES as f64),
-        device,
-    )
-    .int()
-    .clamp(0, CLASSES as i64 - 1)
-}
-
-fn net(device: &Device) -> SpatioTemporalNet {
-    SpatioTemporalNetConfig::new(BANDS, CLASSES).init(device)
+fn workload() -> Workload {
+    Workload::reference().with_size(size())
 }
 
 fn pixels() -> usize {
-    BATCH * TIME * size() * size()
+    let w = workload();
+    w.batch * w.time * w.size * w.size
 }
 
 /// U-Net forward (evaluation mode) on the B*T images.
@@ -116,11 +91,10 @@ fn unet_forward(bencher: Bencher, backend: &str) {
     let Some(device) = device(backend) else {
         return;
     };
-    let net = net(&device).valid();
-    let x = series(&device);
+    let eval = EvalForward::new(&workload(), &device);
     bencher
         .counter(divan::counter::ItemsCount::new(pixels()))
-        .bench_local(|| net.date_logits(x.clone()).sum().into_scalar::<f32>());
+        .bench_local(|| eval.run_unet().expect("device sync"));
 }
 
 /// Full network forward (evaluation mode): U-Net + ConvLSTM fusion.
@@ -129,16 +103,10 @@ fn network_forward(bencher: Bencher, backend: &str) {
     let Some(device) = device(backend) else {
         return;
     };
-    let net = net(&device).valid();
-    let x = series(&device);
+    let eval = EvalForward::new(&workload(), &device);
     bencher
         .counter(divan::counter::ItemsCount::new(pixels()))
-        .bench_local(|| {
-            net.forward(x.clone())
-                .fused_logits
-                .sum()
-                .into_scalar::<f32>()
-        });
+        .bench_local(|| eval.run().expect("device sync"));
 }
 
 /// One training step: forward in training mode, `CE(fused) + 0.5 CE(date)`, backward, Adam.
@@ -147,29 +115,28 @@ fn training_step(bencher: Bencher, backend: &str) {
     let Some(device) = device(backend) else {
         return;
     };
-    let ad = device.autodiff();
-    let mut model = Some(net(&ad));
-    let mut optim = AdamConfig::new().init();
-    let x = series(&ad);
-    let y = labels(&ad);
+    let mut step = TrainStep::new(&workload(), &device);
     bencher
         .counter(divan::counter::ItemsCount::new(pixels()))
-        .bench_local(|| {
-            let m = model.take().expect("model");
-            let out = m.forward(x.clone());
-            let loss = cross_entropy(out.fused_logits, y.clone())
-                + cross_entropy(out.date_logits, y.clone()).mul_scalar(0.5);
-            let value = loss.clone().into_scalar::<f32>();
-            let grads = GradientsParams::from_grads(loss.backward(), &m);
-            model = Some(optim.step(1e-3, m, grads));
-            // Wait for the optimizer update too.
-            ad.sync().expect("device sync");
-            value
-        });
+        .bench_local(|| step.run().expect("device sync"));
 }
 
-/// Mean cross-entropy over dates and pixels; `logits` `[B,T,K,H,W]`, `labels` `[B,T,H,W]`.
-fn cross_entropy(logits: Tensor<5>, labels: Tensor<4, Int>) -> Tensor<1> {
-    let one_hot = labels.one_hot_fill::<5>(CLASSES, 1.0, 0.0, 2).float();
-    (log_softmax(logits, 2) * one_hot).sum_dim(2).mean().neg()
+/// Sliding-window inference of a `CHRONOMAP_BENCH_SCENE` px scene (default 512) with
+/// chronomap-train's `run_scene`; the counter is megapixels of imagery (pixels x dates).
+#[divan::bench(args = BACKENDS, sample_count = 2, sample_size = 1)]
+fn scene_inference(bencher: Bencher, backend: &str) {
+    let Some(device) = device(backend) else {
+        return;
+    };
+    let side = std::env::var("CHRONOMAP_BENCH_SCENE")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(512);
+    let mut w = workload();
+    w.scene = Some([side, side]);
+    let scene = SceneInference::new(&w, &device);
+    let progress = ProgressBar::hidden();
+    bencher
+        .counter(divan::counter::ItemsCount::new(side * side * w.time))
+        .bench_local(|| scene.run(&progress).expect("scene inference"));
 }

@@ -1,4 +1,5 @@
 //! integration tests
 
+mod bench_cli;
 mod geo_cli;
 mod wgpu;
