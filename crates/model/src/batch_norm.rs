@@ -65,8 +65,9 @@ impl BatchNormConfig {
 
 /// Batch normalization over axis 1 with PyTorch semantics (see the module docs).
 ///
-/// - **Training** (input on an autodiff device *and* the training flag on, i.e. not
-///   [`valid`](Module::valid)ated or [`freeze`](Module::freeze)d): normalizes with the batch mean
+/// - **Training** (input *or* parameters on an autodiff device, *and* the training flag on, i.e.
+///   not [`valid`](Module::valid)ated or [`freeze`](Module::freeze)d): normalizes with the batch
+///   mean
 ///   and biased variance over every axis but 1, then updates
 ///   `running_mean <- (1 - m) running_mean + m mean` and
 ///   `running_var <- (1 - m) running_var + m var * n / (n - 1)` (unbiased).
@@ -122,21 +123,28 @@ impl BatchNorm {
         n
     }
 
-    /// The running mean, `[num_features]`, including the update of the last training forward.
+    /// The running mean, `[num_features]` (not tracked by autodiff), including the updates of
+    /// the last training forwards on every thread.
     pub fn running_mean(&self) -> Tensor<1> {
-        self.running_mean.value_sync()
+        // `Module::valid` folds the pending per-thread updates in; `value_sync` would only fold
+        // those of the calling thread.
+        self.running_mean.valid().value()
     }
 
-    /// The running (unbiased) variance, `[num_features]`, including the update of the last
-    /// training forward.
+    /// The running (unbiased) variance, `[num_features]` (not tracked by autodiff), including
+    /// the updates of the last training forwards on every thread.
     pub fn running_var(&self) -> Tensor<1> {
-        self.running_var.value_sync()
+        self.running_var.valid().value()
     }
 
     /// Whether a forward of a tensor on `device` uses batch statistics (and updates the
-    /// running ones).
+    /// running ones): the training flag is on and the input or the layer's parameters are on an
+    /// autodiff device. Looking at the parameters too makes a plain input (a `to_device(&ad)`
+    /// of a plain tensor stays plain in Burn 0.22.1) behave as it does after an autodiff
+    /// convolution, whatever path computed the activations.
     pub(crate) fn is_training_on(&self, device: &Device) -> bool {
-        device.is_autodiff() && self.training.is_enabled()
+        self.training.is_enabled()
+            && (device.is_autodiff() || self.gamma.lazy_device().is_autodiff())
     }
 
     fn forward_eval<const D: usize>(&self, input: Tensor<D>) -> Tensor<D> {
@@ -230,6 +238,22 @@ mod tests {
     }
 
     #[test]
+    fn running_stats_include_updates_made_on_another_thread() {
+        let device = Device::flex().autodiff();
+        let bn = BatchNormConfig::new(2).init(&device);
+        let (worker, d) = (bn.clone(), device.clone()); // clones share the running state
+        std::thread::spawn(move || {
+            let _ = worker.forward(input(&d));
+        })
+        .join()
+        .unwrap();
+        // Same numbers as the single-thread test above.
+        bn.running_mean()
+            .into_data()
+            .assert_approx_eq::<f32>(&TensorData::from([0.25f32, 0.1]), Tolerance::default());
+    }
+
+    #[test]
     fn eval_uses_running_stats_and_valid_or_freeze_stop_updates() {
         let device = Device::flex().autodiff();
         let bn = BatchNormConfig::new(2).init(&device);
@@ -244,11 +268,16 @@ mod tests {
             .running_mean()
             .into_data()
             .assert_approx_eq::<f32>(&TensorData::from([0.0f32, 0.0]), Tolerance::default());
-        // The same input on a plain (non-autodiff) device is evaluation too.
-        let _ = bn.forward(input(&Device::flex()));
+        // A plain input through the validated layer is evaluation too.
+        let _ = bn.valid().forward(input(&Device::flex()));
         bn.running_mean()
             .into_data()
             .assert_approx_eq::<f32>(&TensorData::from([0.0f32, 0.0]), Tolerance::default());
+        // A plain input through the training layer (autodiff parameters) is training.
+        let _ = bn.forward(input(&Device::flex()));
+        bn.running_mean()
+            .into_data()
+            .assert_approx_eq::<f32>(&TensorData::from([0.25f32, 0.1]), Tolerance::default());
     }
 
     #[test]

@@ -162,6 +162,23 @@ mod tests {
     }
 
     #[test]
+    fn checkpoint_loaded_on_an_autodiff_device_keeps_training() {
+        let device = Device::flex();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("resume.bpk");
+        SpatioTemporalNetConfig::tiny(4, 3)
+            .init(&device)
+            .save(&path)
+            .unwrap();
+        let ad = device.autodiff();
+        let net = SpatioTemporalNet::load(&path, &ad).unwrap();
+        let x = Tensor::random([1, 2, 4, 16, 16], Distribution::Default, &ad);
+        let grads = net.forward(x).fused_logits.mean().backward();
+        assert!(net.out.weight.val().grad(&grads).is_some());
+        assert!(net.fcn.enc[0].conv1.weight.val().grad(&grads).is_some());
+    }
+
+    #[test]
     fn checkpoint_of_another_config_is_a_clear_error() {
         let device = Device::flex();
         let dir = tempfile::tempdir().unwrap();
