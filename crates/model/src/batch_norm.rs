@@ -160,7 +160,6 @@ impl BatchNorm {
     }
 
     fn forward_train<const D: usize>(&self, input: Tensor<D>) -> Tensor<D> {
-        let device = input.device();
         let per_channel = input.shape().num_elements() / self.num_features();
         assert!(
             per_channel > 1,
@@ -168,24 +167,41 @@ impl BatchNorm {
             input.dims()
         );
         let result = batch_norm_train(input, self.gamma.val(), self.beta.val(), self.epsilon);
+        self.update_running_stats(result.mean, result.variance, per_channel);
+        result.output
+    }
+
+    /// Running-statistics update of a training forward whose batch had `per_channel` values per
+    /// channel, mean `mean` and biased variance `variance`:
+    /// `running = (1 - m) running + m batch`, with the unbiased variance (PyTorch semantics).
+    /// Also used by the fast CPU path (`crate::cpu`).
+    pub(crate) fn update_running_stats(
+        &self,
+        mean: Tensor<1>,
+        variance: Tensor<1>,
+        per_channel: usize,
+    ) {
+        assert!(
+            per_channel > 1,
+            "BatchNorm in training mode needs more than one value per channel, got {per_channel}"
+        );
+        let device = mean.device();
         let m = self.momentum;
         let unbiased = per_channel as f64 / (per_channel as f64 - 1.0);
-
         let mean = self
             .running_mean
             .value_sync()
             .to_device(&device)
             .mul_scalar(1.0 - m)
-            .add(result.mean.detach().mul_scalar(m));
+            .add(mean.detach().mul_scalar(m));
         let var = self
             .running_var
             .value_sync()
             .to_device(&device)
             .mul_scalar(1.0 - m)
-            .add(result.variance.detach().mul_scalar(m * unbiased));
+            .add(variance.detach().mul_scalar(m * unbiased));
         self.running_mean.update(mean.detach());
         self.running_var.update(var.detach());
-        result.output
     }
 }
 

@@ -65,6 +65,7 @@ mod batch_norm;
 mod checkpoint;
 mod conv_block;
 mod conv_lstm;
+pub mod cpu;
 mod error;
 mod network;
 mod pytorch_weights;

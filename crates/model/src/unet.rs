@@ -137,6 +137,10 @@ impl UNet {
     /// multiple of `2^depth`. The message names the expected and actual values.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         self.check_input(&x.dims());
+        // Flex devices: channels-last kernels with the same parameters and semantics.
+        if crate::cpu::is_fast(&x) && crate::cpu::unet::supports(self) {
+            return crate::cpu::unet::forward(self, x);
+        }
         let mut skips = Vec::with_capacity(self.enc.len());
         let mut x = x;
         for block in &self.enc {

@@ -9,24 +9,29 @@
 //! input lives on a Flex device (with or without autodiff), by:
 //!
 //! - one layout for every feature map: a zero-bordered channels-last grid `[n, h + 2, w + 2, c]`
-//!   ([`kernels::grid`]), converted from `[n, c, h, w]` once at the U-Net's input; the 1x1 head
+//!   (`kernels::grid`), converted from `[n, c, h, w]` once at the U-Net's input; the 1x1 head
 //!   writes `[n, k, h, w]` back;
-//! - register-blocked AVX2/FMA microkernels ([`kernels::micro`]) for 3x3 convolutions (forward,
+//! - register-blocked AVX2/FMA microkernels (`kernels::micro`) for 3x3 convolutions (forward,
 //!   input and weight gradients), the 2x2 transposed convolution and the 1x1 head;
 //! - batch normalization fused with its ReLU, max pooling with a one-byte winner index, the
 //!   decoder's skip concatenation read in place by the convolution;
-//! - a recycling pool of aligned buffers ([`kernels::pool`]) so that steady-state training does
+//! - a recycling pool of aligned buffers (`kernels::pool`) so that steady-state training does
 //!   not page-fault on fresh 50 MB activations.
 //!
-//! The model code calls the functions below only when [`is_fast`] says so; parameters stay
+//! The model code calls the functions below only when `is_fast` says so; parameters stay
 //! ordinary `Param` tensors (checkpoints, optimizers and other devices are unaffected).
 //!
 //! Environment: `CHRONOMAP_CPU_FAST=0` disables the fast path (the stock Burn operations run
-//! instead); `CHRONOMAP_CPU_POOL_MB` caps the buffer pool (default 2048, 0 disables it).
+//! instead); `CHRONOMAP_CPU_POOL_MB` caps the buffer pool (default 2048, 0 disables it);
+//! `CHRONOMAP_CPU_PROFILE=1` times every kernel call (see [`profile_report`]).
 
 pub(crate) mod kernels;
 mod ops;
+mod profile;
 mod tensor;
+pub(crate) mod unet;
+
+pub use profile::report as profile_report;
 
 #[cfg(test)]
 mod tests;
@@ -67,10 +72,24 @@ pub fn release_cached_buffers() {
     kernels::pool::clear();
 }
 
+thread_local! {
+    /// Per-thread override of [`fast_path_enabled`] (tests compare both paths concurrently).
+    static LOCAL: std::cell::Cell<Option<bool>> = const { std::cell::Cell::new(None) };
+}
+
+/// Runs `f` with the fast path forced on or off for the calling thread only.
+#[cfg(test)]
+pub(crate) fn with_fast_path<T>(enabled: bool, f: impl FnOnce() -> T) -> T {
+    let old = LOCAL.replace(Some(enabled));
+    let r = f();
+    LOCAL.set(old);
+    r
+}
+
 /// Whether `x` can take the fast path: an `f32` tensor on a Flex device (autodiff or not) while
 /// the path is enabled.
 pub(crate) fn is_fast<const D: usize>(x: &Tensor<D>) -> bool {
-    fast_path_enabled()
+    LOCAL.get().unwrap_or_else(fast_path_enabled)
         && x.dtype() == DType::F32
         && matches!(x.device().inner().as_dispatch(), DispatchDevice::Flex(_))
 }
@@ -82,7 +101,12 @@ pub(crate) fn to_grid(x: Tensor<4>) -> Tensor<4> {
 
 /// 3x3 convolution (padding 1) of a grid, weights `[c_out, c_in, 3, 3]`, optional bias, optional
 /// ReLU; returns a grid.
-pub(crate) fn conv3x3(x: Tensor<4>, weight: Tensor<4>, bias: Option<Tensor<1>>, relu: bool) -> Tensor<4> {
+pub(crate) fn conv3x3(
+    x: Tensor<4>,
+    weight: Tensor<4>,
+    bias: Option<Tensor<1>>,
+    relu: bool,
+) -> Tensor<4> {
     let bias = bias.unwrap_or_else(|| Tensor::zeros([weight.dims()[0]], &weight.device()));
     Tensor::from_dispatch(<Dispatch as CpuFastOps>::fast_conv3x3(
         x.into_dispatch(),
@@ -112,7 +136,12 @@ pub(crate) fn conv3x3_cat(
 
 /// `relu(batch_norm(y))` with batch statistics on a grid; returns the output grid, the batch
 /// mean and the biased batch variance (both `[c]`, without gradient).
-pub(crate) fn bn_relu_train(y: Tensor<4>, gamma: Tensor<1>, beta: Tensor<1>, epsilon: f64) -> (Tensor<4>, Tensor<1>, Tensor<1>) {
+pub(crate) fn bn_relu_train(
+    y: Tensor<4>,
+    gamma: Tensor<1>,
+    beta: Tensor<1>,
+    epsilon: f64,
+) -> (Tensor<4>, Tensor<1>, Tensor<1>) {
     let (z, stats) = <Dispatch as CpuFastOps>::fast_bn_relu_train(
         y.into_dispatch(),
         gamma.into_dispatch(),

@@ -10,17 +10,18 @@
 
 use std::sync::Arc;
 
+use burn::backend::autodiff::Autodiff;
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
-use burn::backend::autodiff::Autodiff;
 use burn::backend::flex::FlexTensor;
 use burn::backend::{AutodiffBackend, Backend, Flex, backend_extension, tensor::FloatTensor};
 
 use super::kernels::conv3x3::{self, Epilogue};
 use super::kernels::grid::{Dims, Grid};
 use super::kernels::{bn, convt, head, maxpool};
+use super::profile::timed;
 use super::tensor::{dims, flex_from_buf, flex_from_vec, values};
 
 /// Fast channels-last CPU operations of the U-Net and the ConvLSTM.
@@ -69,13 +70,20 @@ pub trait CpuFastOps: Backend {
 
     /// 1x1 convolution of grid `x` with weights `[k, c, 1, 1]` and bias `[k]`, returning
     /// `[n, k, h, w]`.
-    fn fast_head(x: FloatTensor<Self>, weight: FloatTensor<Self>, bias: FloatTensor<Self>) -> FloatTensor<Self>;
+    fn fast_head(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+    ) -> FloatTensor<Self>;
 }
 
 /// Geometry and channels of a grid tensor `[n, h + 2, w + 2, c]`.
 fn grid_dims(t: &FlexTensor) -> (Dims, usize) {
     let [n, hp, wp, c] = dims::<4>(t);
-    assert!(hp >= 3 && wp >= 3, "not a grid tensor: shape [{n}, {hp}, {wp}, {c}]");
+    assert!(
+        hp >= 3 && wp >= 3,
+        "not a grid tensor: shape [{n}, {hp}, {wp}, {c}]"
+    );
     (
         Dims {
             n,
@@ -105,31 +113,64 @@ impl CpuFastOps for Flex {
     fn fast_to_grid(x: FlexTensor) -> FlexTensor {
         let [n, c, h, w] = dims::<4>(&x);
         let d = Dims { n, h, w };
-        flex_from_buf(head::nchw_to_grid(&values(&x), c, d), &grid_shape(d, c))
+        timed("to_grid", || {
+            flex_from_buf(head::nchw_to_grid(&values(&x), c, d), &grid_shape(d, c))
+        })
     }
 
     fn fast_conv3x3(x: FlexTensor, weight: FlexTensor, bias: FlexTensor, relu: bool) -> FlexTensor {
         let (d, c_in) = grid_dims(&x);
         let [c_out, wc, _, _] = dims::<4>(&weight);
-        assert_eq!(wc, c_in, "conv3x3: weight expects {wc} input channels, input has {c_in}");
+        assert_eq!(
+            wc, c_in,
+            "conv3x3: weight expects {wc} input channels, input has {c_in}"
+        );
         let (xv, wv, bv) = (values(&x), values(&weight), values(&bias));
-        let y = conv3x3::forward(&[Grid::new(&xv, c_in, d)], &wv, c_out, d, epilogue(&bv, relu));
+        let y = timed("conv3x3", || {
+            conv3x3::forward(
+                &[Grid::new(&xv, c_in, d)],
+                &wv,
+                c_out,
+                d,
+                epilogue(&bv, relu),
+            )
+        });
         flex_from_buf(y, &grid_shape(d, c_out))
     }
 
-    fn fast_conv3x3_cat(a: FlexTensor, b: FlexTensor, weight: FlexTensor, bias: FlexTensor, relu: bool) -> FlexTensor {
+    fn fast_conv3x3_cat(
+        a: FlexTensor,
+        b: FlexTensor,
+        weight: FlexTensor,
+        bias: FlexTensor,
+        relu: bool,
+    ) -> FlexTensor {
         let (d, ca) = grid_dims(&a);
         let (db, cb) = grid_dims(&b);
-        assert_eq!(d, db, "conv3x3 of a concatenation: inputs of different sizes");
+        assert_eq!(
+            d, db,
+            "conv3x3 of a concatenation: inputs of different sizes"
+        );
         let [c_out, wc, _, _] = dims::<4>(&weight);
-        assert_eq!(wc, ca + cb, "conv3x3: weight expects {wc} input channels, inputs have {ca} + {cb}");
+        assert_eq!(
+            wc,
+            ca + cb,
+            "conv3x3: weight expects {wc} input channels, inputs have {ca} + {cb}"
+        );
         let (av, bv, wv, biasv) = (values(&a), values(&b), values(&weight), values(&bias));
         let srcs = [Grid::new(&av, ca, d), Grid::new(&bv, cb, d)];
-        let y = conv3x3::forward(&srcs, &wv, c_out, d, epilogue(&biasv, relu));
+        let y = timed("conv3x3", || {
+            conv3x3::forward(&srcs, &wv, c_out, d, epilogue(&biasv, relu))
+        });
         flex_from_buf(y, &grid_shape(d, c_out))
     }
 
-    fn fast_bn_relu_train(y: FlexTensor, gamma: FlexTensor, beta: FlexTensor, epsilon: f64) -> (FlexTensor, FlexTensor) {
+    fn fast_bn_relu_train(
+        y: FlexTensor,
+        gamma: FlexTensor,
+        beta: FlexTensor,
+        epsilon: f64,
+    ) -> (FlexTensor, FlexTensor) {
         let (z, mean, var) = bn_forward(&y, &gamma, &beta, epsilon);
         let c = mean.len();
         let stats: Vec<f32> = mean.iter().chain(var.iter()).map(|&v| v as f32).collect();
@@ -138,35 +179,64 @@ impl CpuFastOps for Flex {
 
     fn fast_max_pool2(x: FlexTensor) -> FlexTensor {
         let (d, c) = grid_dims(&x);
-        let (y, _) = maxpool::forward(Grid::new(&values(&x), c, d), d);
+        let (y, _) = timed("max_pool", || {
+            maxpool::forward(Grid::new(&values(&x), c, d), d)
+        });
         flex_from_buf(y, &grid_shape(d.half(), c))
     }
 
     fn fast_conv_t2(x: FlexTensor, weight: FlexTensor, bias: FlexTensor) -> FlexTensor {
         let (d, c_in) = grid_dims(&x);
         let [wc, c_out, _, _] = dims::<4>(&weight);
-        assert_eq!(wc, c_in, "conv transpose: weight expects {wc} input channels, input has {c_in}");
-        let y = convt::forward(Grid::new(&values(&x), c_in, d), &values(&weight), &values(&bias), c_out, d);
+        assert_eq!(
+            wc, c_in,
+            "conv transpose: weight expects {wc} input channels, input has {c_in}"
+        );
+        let y = timed("conv_t", || {
+            convt::forward(
+                Grid::new(&values(&x), c_in, d),
+                &values(&weight),
+                &values(&bias),
+                c_out,
+                d,
+            )
+        });
         flex_from_buf(y, &grid_shape(d.double(), c_out))
     }
 
     fn fast_head(x: FlexTensor, weight: FlexTensor, bias: FlexTensor) -> FlexTensor {
         let (d, c) = grid_dims(&x);
         let [k, wc, _, _] = dims::<4>(&weight);
-        assert_eq!(wc, c, "head: weight expects {wc} input channels, input has {c}");
-        let y = head::forward(Grid::new(&values(&x), c, d), &values(&weight), &values(&bias), k, d);
+        assert_eq!(
+            wc, c,
+            "head: weight expects {wc} input channels, input has {c}"
+        );
+        let y = timed("head", || {
+            head::forward(
+                Grid::new(&values(&x), c, d),
+                &values(&weight),
+                &values(&bias),
+                k,
+                d,
+            )
+        });
         flex_from_buf(y, &[d.n, k, d.h, d.w])
     }
 }
 
 /// Batch-norm + ReLU forward: the output tensor and the f64 batch statistics.
-fn bn_forward(y: &FlexTensor, gamma: &FlexTensor, beta: &FlexTensor, eps: f64) -> (FlexTensor, Vec<f64>, Vec<f64>) {
+fn bn_forward(
+    y: &FlexTensor,
+    gamma: &FlexTensor,
+    beta: &FlexTensor,
+    eps: f64,
+) -> (FlexTensor, Vec<f64>, Vec<f64>) {
     let (d, c) = grid_dims(y);
     let yv = values(y);
     let g = Grid::new(&yv, c, d);
-    let (mean, var) = bn::stats(g, d);
+    let (mean, var) = timed("bn_stats", || bn::stats(g, d));
     let (scale, shift) = bn::affine(&values(gamma), &values(beta), &mean, &var, eps);
-    let z = bn::normalize_relu(g, &scale, &shift, d);
+    let z = timed("bn_relu", || bn::normalize_relu(g, &scale, &shift, d));
     (flex_from_buf(z, &grid_shape(d, c)), mean, var)
 }
 
@@ -175,7 +245,9 @@ fn relu_mask(g: &FlexTensor, out: &FlexTensor) -> FlexTensor {
     let (d, c) = grid_dims(g);
     let (gv, ov) = (values(g), values(out));
     let mut r = super::kernels::pool::take(gv.len());
-    super::kernels::par::mask_positive(&gv, &ov, &mut r);
+    timed("relu_grad", || {
+        super::kernels::par::mask_positive(&gv, &ov, &mut r)
+    });
     flex_from_buf(r, &grid_shape(d, c))
 }
 
@@ -192,7 +264,12 @@ struct Conv3x3Backward<const N: usize>;
 impl<const N: usize> Backward<Flex, N> for Conv3x3Backward<N> {
     type State = ConvState;
 
-    fn backward(self, ops: Ops<Self::State, N>, grads: &mut Gradients, _checkpointer: &mut Checkpointer) {
+    fn backward(
+        self,
+        ops: Ops<Self::State, N>,
+        grads: &mut Gradients,
+        _checkpointer: &mut Checkpointer,
+    ) {
         let (inputs, weight, out) = ops.state;
         let mut g = grads.consume::<Flex>(&ops.node);
         if let Some(out) = out {
@@ -205,7 +282,9 @@ impl<const N: usize> Backward<Flex, N> for Conv3x3Backward<N> {
         let ni = inputs.len();
         let parents = ops.parents;
         if parents[..ni].iter().any(Option::is_some) {
-            let dxs = conv3x3::input_grad(&gv, &wv, c_out, &c_ins, d);
+            let dxs = timed("conv3x3_grad_x", || {
+                conv3x3::input_grad(&gv, &wv, c_out, &c_ins, d)
+            });
             for (k, dx) in dxs.into_iter().enumerate() {
                 if let Some(node) = &parents[k] {
                     grads.register::<Flex>(node.id, flex_from_buf(dx, &grid_shape(d, c_ins[k])));
@@ -214,13 +293,21 @@ impl<const N: usize> Backward<Flex, N> for Conv3x3Backward<N> {
         }
         if let Some(node) = &parents[ni] {
             let xs: Vec<_> = inputs.iter().map(values).collect();
-            let srcs: Vec<Grid<'_>> = xs.iter().zip(&c_ins).map(|(x, &c)| Grid::new(x, c, d)).collect();
-            let dw = conv3x3::weight_grad(&srcs, &gv, c_out, d);
+            let srcs: Vec<Grid<'_>> = xs
+                .iter()
+                .zip(&c_ins)
+                .map(|(x, &c)| Grid::new(x, c, d))
+                .collect();
+            let dw = timed("conv3x3_grad_w", || {
+                conv3x3::weight_grad(&srcs, &gv, c_out, d)
+            });
             let c_in: usize = c_ins.iter().sum();
             grads.register::<Flex>(node.id, flex_from_buf(dw, &[c_out, c_in, 3, 3]));
         }
         if let Some(node) = &parents[ni + 1] {
-            let db = convt::channel_sums(Grid::new(&gv, c_out, d), d);
+            let db = timed("bias_grad", || {
+                convt::channel_sums(Grid::new(&gv, c_out, d), d)
+            });
             grads.register::<Flex>(node.id, flex_from_vec(db, &[c_out]));
         }
     }
@@ -236,24 +323,43 @@ impl<C: CheckpointStrategy> CpuFastOps for Autodiff<Flex, C> {
                 let g = grads.consume::<Flex>(&ops.node);
                 if let Some(node) = &ops.parents[0] {
                     let (d, c) = grid_dims(&g);
-                    let dx = head::grid_to_nchw(Grid::new(&values(&g), c, d), d);
+                    let dx = timed("from_grid", || {
+                        head::grid_to_nchw(Grid::new(&values(&g), c, d), d)
+                    });
                     grads.register::<Flex>(node.id, flex_from_buf(dx, &[d.n, c, d.h, d.w]));
                 }
             }
         }
         let node = x.node();
         let out = <Flex as CpuFastOps>::fast_to_grid(x.into_primitive());
-        match ToGridBackward.prepare::<C>([node]).compute_bound().stateful() {
+        match ToGridBackward
+            .prepare::<C>([node])
+            .compute_bound()
+            .stateful()
+        {
             OpsKind::Tracked(prep) => prep.finish((), out),
             OpsKind::UnTracked(prep) => prep.finish(out),
         }
     }
 
-    fn fast_conv3x3(x: FloatTensor<Self>, weight: FloatTensor<Self>, bias: FloatTensor<Self>, relu: bool) -> FloatTensor<Self> {
+    fn fast_conv3x3(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        relu: bool,
+    ) -> FloatTensor<Self> {
         let nodes = [x.node(), weight.node(), bias.node()];
-        let (xp, wp, bp) = (x.into_primitive(), weight.into_primitive(), bias.into_primitive());
+        let (xp, wp, bp) = (
+            x.into_primitive(),
+            weight.into_primitive(),
+            bias.into_primitive(),
+        );
         let out = <Flex as CpuFastOps>::fast_conv3x3(xp.clone(), wp.clone(), bp, relu);
-        match Conv3x3Backward::<3>.prepare::<C>(nodes).compute_bound().stateful() {
+        match Conv3x3Backward::<3>
+            .prepare::<C>(nodes)
+            .compute_bound()
+            .stateful()
+        {
             OpsKind::Tracked(prep) => {
                 let state = (vec![xp], wp, relu.then(|| out.clone()));
                 prep.finish(state, out)
@@ -272,8 +378,13 @@ impl<C: CheckpointStrategy> CpuFastOps for Autodiff<Flex, C> {
         let nodes = [a.node(), b.node(), weight.node(), bias.node()];
         let (ap, bp) = (a.into_primitive(), b.into_primitive());
         let (wp, biasp) = (weight.into_primitive(), bias.into_primitive());
-        let out = <Flex as CpuFastOps>::fast_conv3x3_cat(ap.clone(), bp.clone(), wp.clone(), biasp, relu);
-        match Conv3x3Backward::<4>.prepare::<C>(nodes).compute_bound().stateful() {
+        let out =
+            <Flex as CpuFastOps>::fast_conv3x3_cat(ap.clone(), bp.clone(), wp.clone(), biasp, relu);
+        match Conv3x3Backward::<4>
+            .prepare::<C>(nodes)
+            .compute_bound()
+            .stateful()
+        {
             OpsKind::Tracked(prep) => {
                 let state = (vec![ap, bp], wp, relu.then(|| out.clone()));
                 prep.finish(state, out)
@@ -289,7 +400,14 @@ impl<C: CheckpointStrategy> CpuFastOps for Autodiff<Flex, C> {
         epsilon: f64,
     ) -> (FloatTensor<Self>, FloatTensor<Self>) {
         /// y, gamma, beta, batch mean, batch variance, epsilon.
-        type BnState = (FlexTensor, FlexTensor, FlexTensor, Arc<Vec<f64>>, Arc<Vec<f64>>, f64);
+        type BnState = (
+            FlexTensor,
+            FlexTensor,
+            FlexTensor,
+            Arc<Vec<f64>>,
+            Arc<Vec<f64>>,
+            f64,
+        );
         #[derive(Debug)]
         struct BnBackward;
         impl Backward<Flex, 3> for BnBackward {
@@ -299,16 +417,18 @@ impl<C: CheckpointStrategy> CpuFastOps for Autodiff<Flex, C> {
                 let dz = grads.consume::<Flex>(&ops.node);
                 let (d, c) = grid_dims(&y);
                 let (yv, dzv) = (values(&y), values(&dz));
-                let r = bn::backward(
-                    Grid::new(&yv, c, d),
-                    Grid::new(&dzv, c, d),
-                    &values(&gamma),
-                    &values(&beta),
-                    &mean,
-                    &var,
-                    eps,
-                    d,
-                );
+                let r = timed("bn_relu_grad", || {
+                    bn::backward(
+                        Grid::new(&yv, c, d),
+                        Grid::new(&dzv, c, d),
+                        &values(&gamma),
+                        &values(&beta),
+                        &mean,
+                        &var,
+                        eps,
+                        d,
+                    )
+                });
                 let [ny, ng, nb] = ops.parents;
                 if let Some(node) = ny {
                     grads.register::<Flex>(node.id, flex_from_buf(r.dy, &grid_shape(d, c)));
@@ -322,13 +442,19 @@ impl<C: CheckpointStrategy> CpuFastOps for Autodiff<Flex, C> {
             }
         }
         let nodes = [y.node(), gamma.node(), beta.node()];
-        let (yp, gp, bp) = (y.into_primitive(), gamma.into_primitive(), beta.into_primitive());
+        let (yp, gp, bp) = (
+            y.into_primitive(),
+            gamma.into_primitive(),
+            beta.into_primitive(),
+        );
         let (z, mean, var) = bn_forward(&yp, &gp, &bp, epsilon);
         let c = mean.len();
         let stats: Vec<f32> = mean.iter().chain(var.iter()).map(|&v| v as f32).collect();
         let stats = <Self as AutodiffBackend>::from_inner(flex_from_vec(stats, &[2, c]));
         let z = match BnBackward.prepare::<C>(nodes).compute_bound().stateful() {
-            OpsKind::Tracked(prep) => prep.finish((yp, gp, bp, Arc::new(mean), Arc::new(var), epsilon), z),
+            OpsKind::Tracked(prep) => {
+                prep.finish((yp, gp, bp, Arc::new(mean), Arc::new(var), epsilon), z)
+            }
             OpsKind::UnTracked(prep) => prep.finish(z),
         };
         (z, stats)
@@ -345,7 +471,9 @@ impl<C: CheckpointStrategy> CpuFastOps for Autodiff<Flex, C> {
                 let (arg, d, c) = ops.state;
                 let g = grads.consume::<Flex>(&ops.node);
                 if let Some(node) = &ops.parents[0] {
-                    let dx = maxpool::backward(Grid::new(&values(&g), c, d.half()), &arg, d);
+                    let dx = timed("max_pool_grad", || {
+                        maxpool::backward(Grid::new(&values(&g), c, d.half()), &arg, d)
+                    });
                     grads.register::<Flex>(node.id, flex_from_buf(dx, &grid_shape(d, c)));
                 }
             }
@@ -353,7 +481,9 @@ impl<C: CheckpointStrategy> CpuFastOps for Autodiff<Flex, C> {
         let node = x.node();
         let xp = x.into_primitive();
         let (d, c) = grid_dims(&xp);
-        let (y, arg) = maxpool::forward(Grid::new(&values(&xp), c, d), d);
+        let (y, arg) = timed("max_pool", || {
+            maxpool::forward(Grid::new(&values(&xp), c, d), d)
+        });
         let y = flex_from_buf(y, &grid_shape(d.half(), c));
         match PoolBackward.prepare::<C>([node]).compute_bound().stateful() {
             OpsKind::Tracked(prep) => prep.finish((Arc::new(arg), d, c), y),
@@ -361,12 +491,21 @@ impl<C: CheckpointStrategy> CpuFastOps for Autodiff<Flex, C> {
         }
     }
 
-    fn fast_conv_t2(x: FloatTensor<Self>, weight: FloatTensor<Self>, bias: FloatTensor<Self>) -> FloatTensor<Self> {
+    fn fast_conv_t2(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+    ) -> FloatTensor<Self> {
         #[derive(Debug)]
         struct ConvTBackward;
         impl Backward<Flex, 3> for ConvTBackward {
             type State = (FlexTensor, FlexTensor);
-            fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
+            fn backward(
+                self,
+                ops: Ops<Self::State, 3>,
+                grads: &mut Gradients,
+                _: &mut Checkpointer,
+            ) {
                 let (x, weight) = ops.state;
                 let g = grads.consume::<Flex>(&ops.node);
                 let (d, c_in) = grid_dims(&x);
@@ -375,20 +514,29 @@ impl<C: CheckpointStrategy> CpuFastOps for Autodiff<Flex, C> {
                 let gg = Grid::new(&gv, c_out, o);
                 let [nx, nw, nb] = ops.parents;
                 if let Some(node) = nx {
-                    let dx = convt::input_grad(gg, &values(&weight), c_in, d);
+                    let dx = timed("conv_t_grad_x", || {
+                        convt::input_grad(gg, &values(&weight), c_in, d)
+                    });
                     grads.register::<Flex>(node.id, flex_from_buf(dx, &grid_shape(d, c_in)));
                 }
                 if let Some(node) = nw {
-                    let dw = convt::weight_grad(Grid::new(&values(&x), c_in, d), gg, d);
+                    let dw = timed("conv_t_grad_w", || {
+                        convt::weight_grad(Grid::new(&values(&x), c_in, d), gg, d)
+                    });
                     grads.register::<Flex>(node.id, flex_from_buf(dw, &[c_in, c_out, 2, 2]));
                 }
                 if let Some(node) = nb {
-                    grads.register::<Flex>(node.id, flex_from_vec(convt::channel_sums(gg, o), &[c_out]));
+                    let db = timed("bias_grad", || convt::channel_sums(gg, o));
+                    grads.register::<Flex>(node.id, flex_from_vec(db, &[c_out]));
                 }
             }
         }
         let nodes = [x.node(), weight.node(), bias.node()];
-        let (xp, wp, bp) = (x.into_primitive(), weight.into_primitive(), bias.into_primitive());
+        let (xp, wp, bp) = (
+            x.into_primitive(),
+            weight.into_primitive(),
+            bias.into_primitive(),
+        );
         let out = <Flex as CpuFastOps>::fast_conv_t2(xp.clone(), wp.clone(), bp);
         match ConvTBackward.prepare::<C>(nodes).compute_bound().stateful() {
             OpsKind::Tracked(prep) => prep.finish((xp, wp), out),
@@ -396,12 +544,21 @@ impl<C: CheckpointStrategy> CpuFastOps for Autodiff<Flex, C> {
         }
     }
 
-    fn fast_head(x: FloatTensor<Self>, weight: FloatTensor<Self>, bias: FloatTensor<Self>) -> FloatTensor<Self> {
+    fn fast_head(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+    ) -> FloatTensor<Self> {
         #[derive(Debug)]
         struct HeadBackward;
         impl Backward<Flex, 3> for HeadBackward {
             type State = (FlexTensor, FlexTensor);
-            fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
+            fn backward(
+                self,
+                ops: Ops<Self::State, 3>,
+                grads: &mut Gradients,
+                _: &mut Checkpointer,
+            ) {
                 let (x, weight) = ops.state;
                 let g = grads.consume::<Flex>(&ops.node);
                 let (d, c) = grid_dims(&x);
@@ -409,11 +566,15 @@ impl<C: CheckpointStrategy> CpuFastOps for Autodiff<Flex, C> {
                 let gv = values(&g);
                 let [nx, nw, nb] = ops.parents;
                 if let Some(node) = nx {
-                    let dx = head::input_grad(&gv, &values(&weight), k, c, d);
+                    let dx = timed("head_grad_x", || {
+                        head::input_grad(&gv, &values(&weight), k, c, d)
+                    });
                     grads.register::<Flex>(node.id, flex_from_buf(dx, &grid_shape(d, c)));
                 }
                 if nw.is_some() || nb.is_some() {
-                    let (dw, db) = head::param_grads(Grid::new(&values(&x), c, d), &gv, k, d);
+                    let (dw, db) = timed("head_grad_w", || {
+                        head::param_grads(Grid::new(&values(&x), c, d), &gv, k, d)
+                    });
                     if let Some(node) = nw {
                         grads.register::<Flex>(node.id, flex_from_vec(dw, &[k, c, 1, 1]));
                     }
@@ -424,7 +585,11 @@ impl<C: CheckpointStrategy> CpuFastOps for Autodiff<Flex, C> {
             }
         }
         let nodes = [x.node(), weight.node(), bias.node()];
-        let (xp, wp, bp) = (x.into_primitive(), weight.into_primitive(), bias.into_primitive());
+        let (xp, wp, bp) = (
+            x.into_primitive(),
+            weight.into_primitive(),
+            bias.into_primitive(),
+        );
         let out = <Flex as CpuFastOps>::fast_head(xp.clone(), wp.clone(), bp);
         match HeadBackward.prepare::<C>(nodes).compute_bound().stateful() {
             OpsKind::Tracked(prep) => prep.finish((xp, wp), out),

@@ -57,16 +57,29 @@ impl AllocationController for PooledController {
 /// If the buffer length is not the shape's element count.
 pub(crate) fn flex_from_buf(buf: Buf, shape: &[usize]) -> FlexTensor {
     let n: usize = shape.iter().product();
-    assert_eq!(buf.len(), n, "kernel output of {} values for shape {shape:?}", buf.len());
+    assert_eq!(
+        buf.len(),
+        n,
+        "kernel output of {} values for shape {shape:?}",
+        buf.len()
+    );
     let len = n * 4;
     // SAFETY: the controller's memory holds exactly `len` initialized bytes.
     let bytes = unsafe { Bytes::from_controller(Box::new(PooledController { buf }), len) };
-    FlexTensor::new(bytes, Layout::contiguous(Shape::from(shape.to_vec())), DType::F32)
+    FlexTensor::new(
+        bytes,
+        Layout::contiguous(Shape::from(shape.to_vec())),
+        DType::F32,
+    )
 }
 
 /// Wraps a small host vector as a contiguous `f32` Flex tensor of `shape`.
 pub(crate) fn flex_from_vec(v: Vec<f32>, shape: &[usize]) -> FlexTensor {
-    assert_eq!(v.len(), shape.iter().product::<usize>(), "vector length vs shape {shape:?}");
+    assert_eq!(
+        v.len(),
+        shape.iter().product::<usize>(),
+        "vector length vs shape {shape:?}"
+    );
     FlexTensor::new(
         Bytes::from_elems(v),
         Layout::contiguous(Shape::from(shape.to_vec())),
@@ -101,6 +114,10 @@ pub(crate) fn values(t: &FlexTensor) -> Cow<'_, [f32]> {
 /// If the rank is not `D`.
 pub(crate) fn dims<const D: usize>(t: &FlexTensor) -> [usize; D] {
     let s = t.layout().shape();
-    assert_eq!(s.num_dims(), D, "expected a rank-{D} tensor, got shape {s:?}");
+    assert_eq!(
+        s.num_dims(),
+        D,
+        "expected a rank-{D} tensor, got shape {s:?}"
+    );
     std::array::from_fn(|i| s[i])
 }

@@ -12,7 +12,9 @@ use super::*;
 /// A grid tensor `[n, h + 2, w + 2, c]` back to `[n, c, h, w]` with differentiable Burn ops.
 fn from_grid(g: Tensor<4>) -> Tensor<4> {
     let [_, hp, wp, _] = g.dims();
-    g.narrow(1, 1, hp - 2).narrow(2, 1, wp - 2).permute([0, 3, 1, 2])
+    g.narrow(1, 1, hp - 2)
+        .narrow(2, 1, wp - 2)
+        .permute([0, 3, 1, 2])
 }
 
 fn rand<const D: usize>(shape: [usize; D], device: &Device) -> Tensor<D> {
@@ -40,7 +42,11 @@ fn check_op<const D: usize>(
     reference: impl Fn(&[Tensor<4>]) -> Tensor<D>,
 ) {
     // Without autodiff.
-    assert_close(fast(&leaves), reference(&leaves), &format!("{name} forward"));
+    assert_close(
+        fast(&leaves),
+        reference(&leaves),
+        &format!("{name} forward"),
+    );
     // With autodiff.
     let ad = leaves[0].device().autodiff();
     let track = |ls: &[Tensor<4>]| -> Vec<Tensor<4>> {
@@ -51,14 +57,22 @@ fn check_op<const D: usize>(
     let (lf, lr) = (track(&leaves), track(&leaves));
     let (yf, yr) = (fast(&lf), reference(&lr));
     let r: Tensor<D> = Tensor::random(yr.dims(), Distribution::Normal(0.0, 1.0), &ad);
-    assert_close(yf.clone().inner(), yr.clone().inner(), &format!("{name} forward (autodiff)"));
+    assert_close(
+        yf.clone().inner(),
+        yr.clone().inner(),
+        &format!("{name} forward (autodiff)"),
+    );
     let gf = (yf * r.clone()).sum().backward();
     let gr = (yr * r).sum().backward();
     for (k, (a, b)) in lf.iter().zip(&lr).enumerate() {
         let (ga, gb) = (a.grad(&gf), b.grad(&gr));
         match (ga, gb) {
             (Some(ga), Some(gb)) => assert_close(ga, gb, &format!("{name} gradient of input {k}")),
-            (ga, gb) => panic!("{name} input {k}: gradient {} vs {}", ga.is_some(), gb.is_some()),
+            (ga, gb) => panic!(
+                "{name} input {k}: gradient {} vs {}",
+                ga.is_some(),
+                gb.is_some()
+            ),
         }
     }
 }
@@ -71,12 +85,23 @@ fn flex() -> Device {
 fn conv3x3_with_bias_and_relu_matches_burn() {
     let d = flex();
     let (n, ci, co, h, w) = (2, 5, 20, 7, 9);
-    let leaves = vec![rand([n, ci, h, w], &d), rand([co, ci, 3, 3], &d), rand([1, 1, 1, co], &d)];
+    let leaves = vec![
+        rand([n, ci, h, w], &d),
+        rand([co, ci, 3, 3], &d),
+        rand([1, 1, 1, co], &d),
+    ];
     let bias = |t: &Tensor<4>| t.clone().reshape([co]);
     check_op(
         "conv3x3",
         leaves,
-        |l| from_grid(conv3x3(to_grid(l[0].clone()), l[1].clone(), Some(bias(&l[2])), true)),
+        |l| {
+            from_grid(conv3x3(
+                to_grid(l[0].clone()),
+                l[1].clone(),
+                Some(bias(&l[2])),
+                true,
+            ))
+        },
         |l| {
             let opts = ConvOptions::new([1, 1], [1, 1], [1, 1], 1);
             relu(conv2d(l[0].clone(), l[1].clone(), Some(bias(&l[2])), opts))
@@ -88,7 +113,11 @@ fn conv3x3_with_bias_and_relu_matches_burn() {
 fn conv3x3_of_a_concatenation_matches_burn() {
     let d = flex();
     let (n, ca, cb, co, h, w) = (2, 16, 3, 16, 6, 5);
-    let leaves = vec![rand([n, ca, h, w], &d), rand([n, cb, h, w], &d), rand([co, ca + cb, 3, 3], &d)];
+    let leaves = vec![
+        rand([n, ca, h, w], &d),
+        rand([n, cb, h, w], &d),
+        rand([co, ca + cb, 3, 3], &d),
+    ];
     check_op(
         "conv3x3_cat",
         leaves,
@@ -103,7 +132,12 @@ fn conv3x3_of_a_concatenation_matches_burn() {
         },
         |l| {
             let opts = ConvOptions::new([1, 1], [1, 1], [1, 1], 1);
-            conv2d(Tensor::cat(vec![l[0].clone(), l[1].clone()], 1), l[2].clone(), None, opts)
+            conv2d(
+                Tensor::cat(vec![l[0].clone(), l[1].clone()], 1),
+                l[2].clone(),
+                None,
+                opts,
+            )
         },
     );
 }
@@ -125,8 +159,18 @@ fn batch_norm_relu_matches_burn() {
         |l| relu(batch_norm_train(l[0].clone(), gamma(&l[1]), gamma(&l[2]), 1e-5).output),
     );
     // Statistics: batch mean and biased variance.
-    let (_, mean, var) = bn_relu_train(to_grid(leaves[0].clone()), gamma(&leaves[1]), gamma(&leaves[2]), 1e-5);
-    let r = batch_norm_train(leaves[0].clone(), gamma(&leaves[1]), gamma(&leaves[2]), 1e-5);
+    let (_, mean, var) = bn_relu_train(
+        to_grid(leaves[0].clone()),
+        gamma(&leaves[1]),
+        gamma(&leaves[2]),
+        1e-5,
+    );
+    let r = batch_norm_train(
+        leaves[0].clone(),
+        gamma(&leaves[1]),
+        gamma(&leaves[2]),
+        1e-5,
+    );
     assert_close(mean, r.mean, "batch mean");
     assert_close(var, r.variance, "batch variance");
 }
@@ -146,12 +190,22 @@ fn max_pool_matches_burn() {
 fn conv_transpose_matches_burn() {
     let d = flex();
     let (n, ci, co, h, w) = (2, 12, 10, 3, 5);
-    let leaves = vec![rand([n, ci, h, w], &d), rand([ci, co, 2, 2], &d), rand([1, 1, 1, co], &d)];
+    let leaves = vec![
+        rand([n, ci, h, w], &d),
+        rand([ci, co, 2, 2], &d),
+        rand([1, 1, 1, co], &d),
+    ];
     let bias = |t: &Tensor<4>| t.clone().reshape([co]);
     check_op(
         "conv_t2",
         leaves,
-        |l| from_grid(conv_t2(to_grid(l[0].clone()), l[1].clone(), Some(bias(&l[2])))),
+        |l| {
+            from_grid(conv_t2(
+                to_grid(l[0].clone()),
+                l[1].clone(),
+                Some(bias(&l[2])),
+            ))
+        },
         |l| {
             let opts = ConvTransposeOptions::new([2, 2], [0, 0], [0, 0], [1, 1], 1);
             conv_transpose2d(l[0].clone(), l[1].clone(), Some(bias(&l[2])), opts)
@@ -163,7 +217,11 @@ fn conv_transpose_matches_burn() {
 fn head_matches_burn() {
     let d = flex();
     let (n, c, k, h, w) = (2, 9, 5, 4, 6);
-    let leaves = vec![rand([n, c, h, w], &d), rand([k, c, 1, 1], &d), rand([1, 1, 1, k], &d)];
+    let leaves = vec![
+        rand([n, c, h, w], &d),
+        rand([k, c, 1, 1], &d),
+        rand([1, 1, 1, k], &d),
+    ];
     let bias = |t: &Tensor<4>| t.clone().reshape([k]);
     check_op(
         "head",
@@ -179,6 +237,160 @@ fn head_matches_burn() {
 #[test]
 fn only_f32_flex_tensors_take_the_fast_path() {
     let x = Tensor::<4>::zeros([1, 1, 2, 2], &Device::flex());
-    assert_eq!(is_fast(&x), fast_path_enabled());
-    assert_eq!(is_fast(&x.clone().cast(DType::F64)), false);
+    with_fast_path(true, || {
+        assert!(is_fast(&x));
+        assert!(!is_fast(&x.clone().cast(DType::F64)));
+        assert!(is_fast(&x.clone().to_device(&Device::flex().autodiff())));
+    });
+    with_fast_path(false, || assert!(!is_fast(&x)));
+}
+
+#[test]
+fn batch_statistics_come_out_on_autodiff_devices_too() {
+    let ad = Device::flex().autodiff();
+    let y = rand([2, 3, 4, 4], &ad).add_scalar(1.0).require_grad();
+    let g = Tensor::<1>::ones([3], &ad);
+    let (_, mean, var) = bn_relu_train(to_grid(y.clone()), g.clone(), g.zeros_like(), 1e-5);
+    let r = batch_norm_train(y.inner(), g.clone().inner(), g.zeros_like().inner(), 1e-5);
+    assert_close(mean.inner(), r.mean, "batch mean");
+    assert_close(var.inner(), r.variance, "batch variance");
+}
+
+/// One decoder-like block (`conv3x3(cat[a, b])` -> batch norm -> ReLU, twice) at a realistic size:
+/// the fast path's gradients are compared with the stock path run in f64; the stock path in f32
+/// serves as the yardstick of f32 rounding (long reductions through batch norm lose digits).
+#[test]
+fn block_gradients_are_as_accurate_as_the_reference_path() {
+    let d = flex();
+    let (n, c, h, w) = (4, 32, 32, 32);
+    let leaves = [
+        rand([n, c, h, w], &d),
+        rand([n, c, h, w], &d),
+        rand([c, 2 * c, 3, 3], &d).mul_scalar(0.06),
+        rand([c, c, 3, 3], &d).mul_scalar(0.08),
+    ];
+    let r = rand([n, c, h, w], &d);
+    let ones = |l: &[Tensor<4>], dev: &Device| Tensor::<1>::ones([c], dev).cast(l[0].dtype());
+    let zeros = |l: &[Tensor<4>], dev: &Device| Tensor::<1>::zeros([c], dev).cast(l[0].dtype());
+    let reference = |l: &[Tensor<4>], dev: &Device| {
+        let opts = ConvOptions::new([1, 1], [1, 1], [1, 1], 1);
+        let y = conv2d(
+            Tensor::cat(vec![l[0].clone(), l[1].clone()], 1),
+            l[2].clone(),
+            None,
+            opts.clone(),
+        );
+        let z = relu(batch_norm_train(y, ones(l, dev), zeros(l, dev), 1e-5).output);
+        let y = conv2d(z, l[3].clone(), None, opts);
+        relu(batch_norm_train(y, ones(l, dev), zeros(l, dev), 1e-5).output)
+    };
+    let fast = |l: &[Tensor<4>], dev: &Device| {
+        let y = conv3x3_cat(
+            to_grid(l[0].clone()),
+            to_grid(l[1].clone()),
+            l[2].clone(),
+            None,
+            false,
+        );
+        let z = bn_relu_train(y, ones(l, dev), zeros(l, dev), 1e-5).0;
+        let y = conv3x3(z, l[3].clone(), None, false);
+        from_grid(bn_relu_train(y, ones(l, dev), zeros(l, dev), 1e-5).0)
+    };
+    let grads = |f: &dyn Fn(&[Tensor<4>], &Device) -> Tensor<4>, dtype: DType| {
+        let ad = d.clone().autodiff();
+        let l: Vec<Tensor<4>> = leaves
+            .iter()
+            .map(|t| {
+                Tensor::<4>::from_data(t.to_data(), &ad)
+                    .cast(dtype)
+                    .require_grad()
+            })
+            .collect();
+        let rr = Tensor::<4>::from_data(r.to_data(), &ad).cast(dtype);
+        let g = (f(&l, &ad) * rr).sum().backward();
+        l.iter()
+            .map(|t| t.grad(&g).expect("gradient").cast(DType::F32))
+            .collect::<Vec<_>>()
+    };
+    let exact = grads(&reference, DType::F64);
+    let reference32 = grads(&reference, DType::F32);
+    let fast32 = grads(&fast, DType::F32);
+    for k in 0..leaves.len() {
+        let e_ref = rel_err(reference32[k].clone(), exact[k].clone());
+        let e_fast = rel_err(fast32[k].clone(), exact[k].clone());
+        assert!(
+            e_fast <= (2.0 * e_ref).max(1e-5),
+            "gradient of input {k}: fast error {e_fast}, stock f32 error {e_ref} (against f64)"
+        );
+    }
+}
+
+/// The whole network (default configuration: 4 bands, 5 classes, base 32, depth 4, hidden 16)
+/// at 64x64, fast path against the stock Burn path on the same weights and input: outputs, loss,
+/// gradients of parameters across the network, and the running statistics after the training
+/// forward; then evaluation mode (batch norm folded into the convolutions).
+#[test]
+fn default_network_matches_the_reference_path() {
+    use crate::{SpatioTemporalNet, SpatioTemporalNetConfig};
+    let ad = Device::flex().autodiff();
+    ad.seed(3);
+    let net: SpatioTemporalNet = SpatioTemporalNetConfig::new(4, 5).init(&ad);
+    let x = rand([2, 3, 4, 64, 64], &ad);
+    let run = |fast: bool| {
+        with_fast_path(fast, || {
+            // An independent copy: clones would share the running statistics.
+            let net = SpatioTemporalNetConfig::new(4, 5)
+                .init(&ad)
+                .load_record(net.clone().into_record());
+            let out = net.forward(x.clone());
+            // Loss of the parity fixture's kind: both outputs, weighted.
+            let loss = out.fused_logits.clone().powi_scalar(2).mean()
+                + out.date_logits.clone().mul_scalar(0.5).sin().mean();
+            let grads = loss.backward();
+            let g = |p: &Tensor<4>| p.grad(&grads).expect("gradient");
+            let fcn = &net.fcn;
+            let grads4 = vec![
+                g(&fcn.enc[0].conv1.weight.val()),
+                g(&fcn.enc[3].conv2.weight.val()),
+                g(&fcn.bottleneck.conv1.weight.val()),
+                g(&fcn.up[0].weight.val()),
+                g(&fcn.dec[3].conv1.weight.val()),
+                g(&fcn.head.weight.val()),
+                g(&net.lstm.gates.weight.val()),
+            ];
+            let gamma = fcn.dec[2].bn2.gamma.val().grad(&grads).expect("gradient");
+            let stats = [
+                fcn.enc[0].bn1.running_mean(),
+                fcn.bottleneck.bn2.running_var(),
+            ];
+            let eval = net.valid().forward(x.clone().inner());
+            (out, loss, grads4, gamma, stats, eval)
+        })
+    };
+    let (fo, fl, fg, fgam, fs, fe) = run(true);
+    let (ro, rl, rg, rgam, rs, re) = run(false);
+    assert_close(
+        fo.date_logits.inner(),
+        ro.date_logits.inner(),
+        "date logits",
+    );
+    assert_close(
+        fo.fused_logits.inner(),
+        ro.fused_logits.inner(),
+        "fused logits",
+    );
+    assert_close(fl.inner(), rl.inner(), "loss");
+    for (k, (a, b)) in fg.into_iter().zip(rg).enumerate() {
+        // Loose: gradients that cross many batch norms amplify f32 rounding differences (the
+        // precision itself is checked against f64 by block_gradients_are_as_accurate_as...).
+        let e = rel_err(a.inner(), b.inner());
+        assert!(e < 2e-2, "gradient {k}: relative error {e}");
+    }
+    let e = rel_err(fgam.inner(), rgam.inner());
+    assert!(e < 2e-2, "gamma gradient: relative error {e}");
+    for (a, b) in fs.into_iter().zip(rs) {
+        assert_close(a.inner(), b.inner(), "running statistics");
+    }
+    assert_close(fe.date_logits, re.date_logits, "eval date logits");
+    assert_close(fe.fused_logits, re.fused_logits, "eval fused logits");
 }

@@ -125,7 +125,13 @@ pub(crate) fn normalize_relu(y: Grid<'_>, scale: &[f32], shift: &[f32], d: Dims)
 
 /// Per-channel affine form of batch normalization: `(scale, shift)` with
 /// `scale = gamma / sqrt(var + eps)` and `shift = beta - mean * scale`.
-pub(crate) fn affine(gamma: &[f32], beta: &[f32], mean: &[f64], var: &[f64], eps: f64) -> (Vec<f32>, Vec<f32>) {
+pub(crate) fn affine(
+    gamma: &[f32],
+    beta: &[f32],
+    mean: &[f64],
+    var: &[f64],
+    eps: f64,
+) -> (Vec<f32>, Vec<f32>) {
     let mut scale = Vec::with_capacity(gamma.len());
     let mut shift = Vec::with_capacity(gamma.len());
     for c in 0..gamma.len() {
@@ -213,7 +219,10 @@ pub(crate) fn backward(
     let c = y.channels;
     assert_eq!(dz.channels, c, "batch norm backward: channels");
     let (scale, shift) = affine(gamma, beta, mean, var, eps);
-    let inv_std: Vec<f32> = var.iter().map(|v| (1.0 / (v + eps).sqrt()) as f32).collect();
+    let inv_std: Vec<f32> = var
+        .iter()
+        .map(|v| (1.0 / (v + eps).sqrt()) as f32)
+        .collect();
     let mean32: Vec<f32> = mean.iter().map(|&v| v as f32).collect();
     let sums = fold_bands(d, 2 * c, |i, y0, rows, acc| {
         let (mut sg, mut sgx) = (vec![0f32; c], vec![0f32; c]);
@@ -304,7 +313,11 @@ mod tests {
             let gy = to_grid(y, c, d);
             let (mean, var) = stats(Grid::new(&gy, c, d), d);
             let (scale, shift) = affine(&gamma, &beta, &mean, &var, eps);
-            let z = from_grid(&normalize_relu(Grid::new(&gy, c, d), &scale, &shift, d), c, d);
+            let z = from_grid(
+                &normalize_relu(Grid::new(&gy, c, d), &scale, &shift, d),
+                c,
+                d,
+            );
             z.iter().zip(&r).map(|(a, b)| (a * b) as f64).sum()
         };
         // Direct forward.
@@ -313,7 +326,10 @@ mod tests {
         let (mean, var) = stats(Grid::new(&gy, c, d), d);
         for ch in 0..c {
             let mu: f64 = (0..m).map(|p| y[p * c + ch] as f64).sum::<f64>() / m as f64;
-            let v: f64 = (0..m).map(|p| (y[p * c + ch] as f64 - mu).powi(2)).sum::<f64>() / m as f64;
+            let v: f64 = (0..m)
+                .map(|p| (y[p * c + ch] as f64 - mu).powi(2))
+                .sum::<f64>()
+                / m as f64;
             assert!((mean[ch] - mu).abs() < 1e-6 && (var[ch] - v).abs() < 1e-6);
         }
         let g = backward(
@@ -344,7 +360,8 @@ mod tests {
                 let v = y[p * c + ch];
                 if v * scale[ch] + shift[ch] > 0.0 {
                     db[ch] += r[p * c + ch];
-                    dg[ch] += r[p * c + ch] * ((v as f64 - mean[ch]) / (var[ch] + eps).sqrt()) as f32;
+                    dg[ch] +=
+                        r[p * c + ch] * ((v as f64 - mean[ch]) / (var[ch] + eps).sqrt()) as f32;
                 }
             }
         }

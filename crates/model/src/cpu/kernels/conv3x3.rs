@@ -92,7 +92,11 @@ pub(crate) struct Plan {
 impl Plan {
     /// Packs `f(tap, c, o)` (tap = `kh * 3 + kw`, `c` a channel of the concatenated input, `o` an
     /// output channel).
-    pub(crate) fn new(c_ins: &[usize], cols: usize, f: impl Fn(usize, usize, usize) -> f32) -> Self {
+    pub(crate) fn new(
+        c_ins: &[usize],
+        cols: usize,
+        f: impl Fn(usize, usize, usize) -> f32,
+    ) -> Self {
         let mut segments = Vec::new();
         let mut rows = Vec::new(); // (tap, global channel) of each packed row
         let mut base = 0;
@@ -155,7 +159,9 @@ impl Plan {
     /// If `w` has the wrong size.
     pub(crate) fn input_grad(w: &[f32], c_in: usize, c_out: usize) -> Self {
         assert_eq!(w.len(), c_out * c_in * 9, "conv3x3 weight size");
-        Self::new(&[c_out], c_in, |tap, o, c| w[(o * c_in + c) * 9 + (8 - tap)])
+        Self::new(&[c_out], c_in, |tap, o, c| {
+            w[(o * c_in + c) * 9 + (8 - tap)]
+        })
     }
 }
 
@@ -288,14 +294,23 @@ unsafe fn gemm_block(
 ///
 /// # Panics
 /// If the channel counts disagree with the plan or a buffer has the wrong size.
-pub(crate) fn conv3x3(srcs: &[Grid<'_>], plan: &Plan, d: Dims, epi: Epilogue<'_>, dsts: &[GridMut]) {
+pub(crate) fn conv3x3(
+    srcs: &[Grid<'_>],
+    plan: &Plan,
+    d: Dims,
+    epi: Epilogue<'_>,
+    dsts: &[GridMut],
+) {
     assert_eq!(srcs.len(), plan.c_ins.len(), "conv3x3: number of inputs");
     for (s, &c) in srcs.iter().zip(&plan.c_ins) {
         assert_eq!(s.channels, c, "conv3x3: input channels vs weights");
         assert_eq!(s.data.len(), d.grid() * c, "conv3x3: input size");
     }
     let c_out: usize = dsts.iter().map(|s| s.channels).sum();
-    assert_eq!(plan.packed.cols, c_out, "conv3x3: output channels vs weights");
+    assert_eq!(
+        plan.packed.cols, c_out,
+        "conv3x3: output channels vs weights"
+    );
     let widest = plan.segments.iter().map(|s| s.cn).max().unwrap_or(1);
     let rows = band_rows(d, widest);
     let bands = d.h.div_ceil(rows);
@@ -368,7 +383,13 @@ pub(crate) fn conv3x3(srcs: &[Grid<'_>], plan: &Plan, d: Dims, epi: Epilogue<'_>
 
 /// Forward 3x3 convolution of the concatenation of `srcs` with PyTorch-layout weights
 /// `[c_out, c_in, 3, 3]`; returns the output grid (`c_out` channels).
-pub(crate) fn forward(srcs: &[Grid<'_>], w: &[f32], c_out: usize, d: Dims, epi: Epilogue<'_>) -> Buf {
+pub(crate) fn forward(
+    srcs: &[Grid<'_>],
+    w: &[f32],
+    c_out: usize,
+    d: Dims,
+    epi: Epilogue<'_>,
+) -> Buf {
     let c_ins: Vec<usize> = srcs.iter().map(|s| s.channels).collect();
     let plan = Plan::forward(w, &c_ins, c_out);
     let mut out = pool::take(d.grid() * c_out);
@@ -378,7 +399,13 @@ pub(crate) fn forward(srcs: &[Grid<'_>], w: &[f32], c_out: usize, d: Dims, epi: 
 
 /// Input gradient of [`forward`]: `dy` is the output-gradient grid (`c_out` channels); returns
 /// one grid per entry of `c_ins` (the channel counts of the concatenated inputs).
-pub(crate) fn input_grad(dy: &[f32], w: &[f32], c_out: usize, c_ins: &[usize], d: Dims) -> Vec<Buf> {
+pub(crate) fn input_grad(
+    dy: &[f32],
+    w: &[f32],
+    c_out: usize,
+    c_ins: &[usize],
+    d: Dims,
+) -> Vec<Buf> {
     let c_in: usize = c_ins.iter().sum();
     let plan = Plan::input_grad(w, c_in, c_out);
     let mut outs: Vec<Buf> = c_ins.iter().map(|&c| pool::take(d.grid() * c)).collect();
@@ -442,7 +469,11 @@ pub(crate) fn weight_grad(srcs: &[Grid<'_>], dy: &[f32], c_out: usize, d: Dims) 
     let c_in: usize = srcs.iter().map(|s| s.channels).sum();
     assert_eq!(dy.len(), d.grid() * c_out, "conv3x3 weight grad: dy size");
     for s in srcs {
-        assert_eq!(s.data.len(), d.grid() * s.channels, "conv3x3 weight grad: input size");
+        assert_eq!(
+            s.data.len(),
+            d.grid() * s.channels,
+            "conv3x3 weight grad: input size"
+        );
     }
     let wp = d.wp();
     // Positions q whose taps q - wp - 1 .. q + wp + 1 exist; the others are border cells.
@@ -468,7 +499,7 @@ pub(crate) fn weight_grad(srcs: &[Grid<'_>], dy: &[f32], c_out: usize, d: Dims) 
     let per_task = tiles.len().div_ceil(2 * threads()).max(1);
     let nblocks = c_out.div_ceil(NR);
     let out = SendPtr(packed.as_mut_ptr());
-    let pack_b = c_out >= 256;
+    let pack_b = true;
     let pack_a = srcs.iter().any(|s| s.channels >= 256);
     tiles.par_chunks(per_task).for_each(|group| {
         let mut bpack = PackedChunk {
@@ -487,9 +518,16 @@ pub(crate) fn weight_grad(srcs: &[Grid<'_>], dy: &[f32], c_out: usize, d: Dims) 
                     let c0 = b * NR;
                     let nb = NR.min(c_out - c0);
                     let panel = &mut bpack.blocks[b * GRAD_CHUNK..(b + 1) * GRAD_CHUNK];
-                    for (q, blk) in panel.iter_mut().enumerate().take(len) {
-                        let src = (q0 + q) * c_out + c0;
-                        blk.0[..nb].copy_from_slice(&dy[src..src + nb]);
+                    if nb == NR {
+                        for (q, blk) in panel.iter_mut().enumerate().take(len) {
+                            let src = (q0 + q) * c_out + c0;
+                            blk.0 = dy[src..src + NR].try_into().expect("16 values");
+                        }
+                    } else {
+                        for (q, blk) in panel.iter_mut().enumerate().take(len) {
+                            let src = (q0 + q) * c_out + c0;
+                            blk.0[..nb].copy_from_slice(&dy[src..src + nb]);
+                        }
                     }
                 }
             }
@@ -500,9 +538,18 @@ pub(crate) fn weight_grad(srcs: &[Grid<'_>], dy: &[f32], c_out: usize, d: Dims) 
                 // (q + (kh - 1) * wp - 1) * c + k.
                 let a_off = ((q0 + kh * wp) - wp - 1) * c + k;
                 let (a_ptr, sa) = if pack_a && c >= 256 {
-                    for (q, dst) in apack.chunks_exact_mut(m).enumerate().take(len) {
-                        let from = a_off + q * c;
-                        dst.copy_from_slice(&src.data[from..from + m]);
+                    if m == MR {
+                        for (q, dst) in apack.chunks_exact_mut(MR).enumerate().take(len) {
+                            let from = a_off + q * c;
+                            let v: [f32; MR] =
+                                src.data[from..from + MR].try_into().expect("6 values");
+                            dst.copy_from_slice(&v);
+                        }
+                    } else {
+                        for (q, dst) in apack.chunks_exact_mut(m).enumerate().take(len) {
+                            let from = a_off + q * c;
+                            dst.copy_from_slice(&src.data[from..from + m]);
+                        }
                     }
                     (apack.as_ptr(), m as isize)
                 } else {
@@ -511,7 +558,10 @@ pub(crate) fn weight_grad(srcs: &[Grid<'_>], dy: &[f32], c_out: usize, d: Dims) 
                 for b in 0..nblocks {
                     let c0 = b * NR;
                     let (b_ptr, sb) = if pack_b {
-                        (bpack.blocks[b * GRAD_CHUNK..].as_ptr() as *const f32, NR as isize)
+                        (
+                            bpack.blocks[b * GRAD_CHUNK..].as_ptr() as *const f32,
+                            NR as isize,
+                        )
                     } else {
                         (dy[q0 * c_out + c0..].as_ptr(), c_out as isize)
                     };
@@ -572,7 +622,9 @@ pub(crate) mod tests {
         let mut s = seed;
         (0..len)
             .map(|_| {
-                s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                s = s
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
                 ((s >> 40) as f32 / (1u64 << 24) as f32) - 0.5
             })
             .collect()
@@ -611,7 +663,10 @@ pub(crate) mod tests {
         assert_eq!(a.len(), b.len(), "{what}: length");
         let scale = b.iter().fold(0f32, |m, v| m.max(v.abs())).max(1e-6);
         for (i, (x, y)) in a.iter().zip(b).enumerate() {
-            assert!((x - y).abs() <= tol * scale, "{what}[{i}]: {x} vs {y} (scale {scale})");
+            assert!(
+                (x - y).abs() <= tol * scale,
+                "{what}[{i}]: {x} vs {y} (scale {scale})"
+            );
         }
     }
 
@@ -665,8 +720,15 @@ pub(crate) mod tests {
                 }
                 let y = naive(&concat(&xa, ca, &xb, cb, d.pixels()), &w, ca + cb, co, d);
                 let expect: f32 = y.iter().zip(&dy).map(|(a, b)| a * b).sum();
-                let got = if which == 0 { ga[pix * ca + c] } else { gb[pix * cb + c] };
-                assert!((got - expect).abs() < 1e-4, "{which} {c} pix {pix}: {got} vs {expect}");
+                let got = if which == 0 {
+                    ga[pix * ca + c]
+                } else {
+                    gb[pix * cb + c]
+                };
+                assert!(
+                    (got - expect).abs() < 1e-4,
+                    "{which} {c} pix {pix}: {got} vs {expect}"
+                );
             }
         }
     }
@@ -691,7 +753,11 @@ pub(crate) mod tests {
                 e[i] = 1.0;
                 let y = naive(&x, &e, ca + cb, co, d);
                 let expect: f32 = y.iter().zip(&dy).map(|(a, b)| a * b).sum();
-                assert!((dw[i] - expect).abs() < 1e-4, "dw[{i}]: {} vs {expect}", dw[i]);
+                assert!(
+                    (dw[i] - expect).abs() < 1e-4,
+                    "dw[{i}]: {} vs {expect}",
+                    dw[i]
+                );
             }
         }
     }

@@ -29,7 +29,14 @@ fn widx(c: usize, o: usize, di: usize, dj: usize, c_out: usize) -> usize {
 ///
 /// # Safety
 /// As [`tap_gemm`].
-unsafe fn block(m: usize, a: *const f32, sp: isize, taps: Taps<'_>, w: *const super::micro::Block16, acc: &mut [[f32; NR]; MR]) {
+unsafe fn block(
+    m: usize,
+    a: *const f32,
+    sp: isize,
+    taps: Taps<'_>,
+    w: *const super::micro::Block16,
+    acc: &mut [[f32; NR]; MR],
+) {
     // SAFETY: forwarded contract; the sub-array casts stay inside `acc`.
     unsafe {
         let p = acc.as_mut_ptr();
@@ -53,7 +60,11 @@ pub(crate) fn forward(x: Grid<'_>, w: &[f32], bias: &[f32], c_out: usize, d: Dim
     assert_eq!(bias.len(), c_out, "conv transpose bias size");
     let o = d.double();
     let packs: Vec<Packed> = (0..2)
-        .map(|di| Packed::from_fn(c_in, 2 * c_out, |c, col| w[widx(c, col % c_out, di, col / c_out, c_out)]))
+        .map(|di| {
+            Packed::from_fn(c_in, 2 * c_out, |c, col| {
+                w[widx(c, col % c_out, di, col / c_out, c_out)]
+            })
+        })
         .collect();
     let mut y = pool::take(o.grid() * c_out);
     let out = GridMut::new(&mut y, c_out, o);
@@ -64,6 +75,11 @@ pub(crate) fn forward(x: Grid<'_>, w: &[f32], bias: &[f32], c_out: usize, d: Dim
         sk: 1,
     };
     let cols = 2 * c_out;
+    // The bias of each output column (dj, o), padded to whole blocks.
+    let mut bias2 = vec![0f32; cols.div_ceil(NR) * NR];
+    for (col, b) in bias2.iter_mut().enumerate().take(cols) {
+        *b = bias[col % c_out];
+    }
     (0..d.n * d.h).into_par_iter().for_each(|row| {
         let (i, yy) = (row / d.h, row % d.h);
         let mut acc = [[0f32; NR]; MR];
@@ -80,10 +96,16 @@ pub(crate) fn forward(x: Grid<'_>, w: &[f32], bias: &[f32], c_out: usize, d: Dim
                         let m = MR.min(d.w - x0);
                         let a = x.data.as_ptr().add(d.at(i, yy, x0) * c_in);
                         block(m, a, c_in as isize, taps, pack.block(b, 0), &mut acc);
-                        for (p, v) in acc.iter().enumerate().take(m) {
+                        let bb: &[f32; NR] = bias2[c0..c0 + NR].try_into().expect("16 values");
+                        for (p, v) in acc.iter_mut().enumerate().take(m) {
+                            for (x, b) in v.iter_mut().zip(bb) {
+                                *x += b;
+                            }
                             let dst = dst_row.add((x0 + p) * cols + c0);
-                            for j in 0..nb {
-                                *dst.add(j) = v[j] + bias[(c0 + j) % c_out];
+                            if nb == NR {
+                                (dst as *mut [f32; NR]).write_unaligned(*v);
+                            } else {
+                                core::ptr::copy_nonoverlapping(v.as_ptr(), dst, nb);
                             }
                         }
                         x0 += m;
@@ -229,7 +251,8 @@ pub(crate) fn weight_grad(x: Grid<'_>, dy: Grid<'_>, d: Dims) -> Buf {
     for di in 0..2 {
         for c in 0..c_in {
             for col in 0..cols {
-                w[widx(c, col % c_out, di, col / c_out, c_out)] = packed[(di * c_in + c) * cols + col];
+                w[widx(c, col % c_out, di, col / c_out, c_out)] =
+                    packed[(di * c_in + c) * cols + col];
             }
         }
     }
@@ -278,7 +301,12 @@ mod tests {
         let o = d.double();
         let gx = to_grid(&x, ci, d);
         let y = forward(Grid::new(&gx, ci, d), &w, &b, co, d);
-        assert_close(&from_grid(&y, co, o), &naive(&x, &w, &b, ci, co, d), 1e-5, "forward");
+        assert_close(
+            &from_grid(&y, co, o),
+            &naive(&x, &w, &b, ci, co, d),
+            1e-5,
+            "forward",
+        );
         // Adjoint checks with the bias-free operator: <T(x), dy> = <x, dx> = <T_w(x), dy>.
         let dy = rand_vec(o.pixels() * co, 34);
         let gdy = to_grid(&dy, co, o);
@@ -287,14 +315,22 @@ mod tests {
         for idx in [0usize, 7, 33, d.pixels() * ci - 1] {
             let mut e = vec![0f32; x.len()];
             e[idx] = 1.0;
-            let t: f32 = naive(&e, &w, &zero, ci, co, d).iter().zip(&dy).map(|(a, b)| a * b).sum();
+            let t: f32 = naive(&e, &w, &zero, ci, co, d)
+                .iter()
+                .zip(&dy)
+                .map(|(a, b)| a * b)
+                .sum();
             assert!((dx[idx] - t).abs() < 1e-4, "dx[{idx}] {} vs {t}", dx[idx]);
         }
         let dw = weight_grad(Grid::new(&gx, ci, d), Grid::new(&gdy, co, o), d);
         for idx in [0usize, 5, 77, w.len() - 1] {
             let mut e = vec![0f32; w.len()];
             e[idx] = 1.0;
-            let t: f32 = naive(&x, &e, &zero, ci, co, d).iter().zip(&dy).map(|(a, b)| a * b).sum();
+            let t: f32 = naive(&x, &e, &zero, ci, co, d)
+                .iter()
+                .zip(&dy)
+                .map(|(a, b)| a * b)
+                .sum();
             assert!((dw[idx] - t).abs() < 1e-4, "dw[{idx}] {} vs {t}", dw[idx]);
         }
         let db = channel_sums(Grid::new(&gdy, co, o), o);

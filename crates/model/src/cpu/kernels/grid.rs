@@ -145,7 +145,8 @@ impl GridMut {
     }
 }
 
-/// Converts a plain `[n, h, w, c]` buffer to a grid (tests and layout conversion).
+/// Converts a plain `[n, h, w, c]` buffer to a grid (tests).
+#[cfg(test)]
 pub(crate) fn to_grid(x: &[f32], c: usize, d: Dims) -> Vec<f32> {
     let mut g = vec![0f32; d.grid() * c];
     for i in 0..d.n {
@@ -162,6 +163,7 @@ pub(crate) fn to_grid(x: &[f32], c: usize, d: Dims) -> Vec<f32> {
 ///
 /// # Panics
 /// If a border value is not zero.
+#[cfg(test)]
 pub(crate) fn from_grid(g: &[f32], c: usize, d: Dims) -> Vec<f32> {
     let mut x = vec![0f32; d.pixels() * c];
     for i in 0..d.n {
@@ -169,7 +171,10 @@ pub(crate) fn from_grid(g: &[f32], c: usize, d: Dims) -> Vec<f32> {
             for gx in 0..d.wp() {
                 let v = &g[((i * d.hp() + gy) * d.wp() + gx) * c..][..c];
                 if gy == 0 || gx == 0 || gy == d.h + 1 || gx == d.w + 1 {
-                    assert!(v.iter().all(|&e| e == 0.0), "non-zero border at {i} {gy} {gx}");
+                    assert!(
+                        v.iter().all(|&e| e == 0.0),
+                        "non-zero border at {i} {gy} {gx}"
+                    );
                 } else {
                     let dst = ((i * d.h + gy - 1) * d.w + gx - 1) * c;
                     x[dst..dst + c].copy_from_slice(v);

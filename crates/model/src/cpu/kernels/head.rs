@@ -102,7 +102,14 @@ pub(crate) fn forward(x: Grid<'_>, w: &[f32], bias: &[f32], k: usize, d: Dims) -
 ///
 /// # Safety
 /// As [`tap_gemm`].
-unsafe fn run(m: usize, a: *const f32, sp: isize, taps: Taps<'_>, w: *const super::micro::Block16, acc: &mut [[f32; NR]; MR]) {
+unsafe fn run(
+    m: usize,
+    a: *const f32,
+    sp: isize,
+    taps: Taps<'_>,
+    w: *const super::micro::Block16,
+    acc: &mut [[f32; NR]; MR],
+) {
     // SAFETY: forwarded contract; the sub-array casts stay inside `acc`.
     unsafe {
         let p = acc.as_mut_ptr();
@@ -192,7 +199,10 @@ pub(crate) fn param_grads(x: Grid<'_>, dy: &[f32], k: usize, d: Dims) -> (Vec<f3
                     *t += *a as f64;
                 }
                 for o in 0..k {
-                    tot[k * c + o] += g[o * hw..o * hw + d.w].iter().map(|&v| v as f64).sum::<f64>();
+                    tot[k * c + o] += g[o * hw..o * hw + d.w]
+                        .iter()
+                        .map(|&v| v as f64)
+                        .sum::<f64>();
                 }
                 (acc, tot)
             },
@@ -256,7 +266,9 @@ mod tests {
             for p in 0..hw {
                 for o in 0..k {
                     expect[(i * k + o) * hw + p] = b[o]
-                        + (0..c).map(|ch| x[(i * hw + p) * c + ch] * w[o * c + ch]).sum::<f32>();
+                        + (0..c)
+                            .map(|ch| x[(i * hw + p) * c + ch] * w[o * c + ch])
+                            .sum::<f32>();
                 }
             }
         }

@@ -43,24 +43,35 @@ avx2_fn! {
 /// Forward: `x` on grid `d` (even `h`, `w`); returns the pooled grid (`d.half()`) and the
 /// winner indices `[n, h/2, w/2, c]`.
 pub(crate) fn forward(x: Grid<'_>, d: Dims) -> (Buf, Vec<u8>) {
-    assert!(d.h % 2 == 0 && d.w % 2 == 0, "max pool 2x2 needs even sizes, got {d:?}");
+    assert!(
+        d.h.is_multiple_of(2) && d.w.is_multiple_of(2),
+        "max pool 2x2 needs even sizes, got {d:?}"
+    );
     let c = x.channels;
     let o = d.half();
     let mut y = pool::take(o.grid() * c);
     let mut arg = vec![0u8; o.pixels() * c];
     let out = GridMut::new(&mut y, c, o);
-    arg.par_chunks_mut(o.w * c).enumerate().for_each(|(row, arg_row)| {
-        let (i, yy) = (row / o.h, row % o.h);
-        let r0 = d.at(i, 2 * yy, 0) * c;
-        let r1 = d.at(i, 2 * yy + 1, 0) * c;
-        let p = o.at(i, yy, 0) * c;
-        // SAFETY: the task owns output row yy of image i.
-        unsafe {
-            out.zero_border(o, i, yy, 1);
-            let yr = std::slice::from_raw_parts_mut(out.ptr.add(p), o.w * c);
-            pool_row(&x.data[r0..r0 + d.w * c], &x.data[r1..r1 + d.w * c], yr, arg_row, c);
-        }
-    });
+    arg.par_chunks_mut(o.w * c)
+        .enumerate()
+        .for_each(|(row, arg_row)| {
+            let (i, yy) = (row / o.h, row % o.h);
+            let r0 = d.at(i, 2 * yy, 0) * c;
+            let r1 = d.at(i, 2 * yy + 1, 0) * c;
+            let p = o.at(i, yy, 0) * c;
+            // SAFETY: the task owns output row yy of image i.
+            unsafe {
+                out.zero_border(o, i, yy, 1);
+                let yr = std::slice::from_raw_parts_mut(out.ptr.add(p), o.w * c);
+                pool_row(
+                    &x.data[r0..r0 + d.w * c],
+                    &x.data[r1..r1 + d.w * c],
+                    yr,
+                    arg_row,
+                    c,
+                );
+            }
+        });
     (y, arg)
 }
 
@@ -87,7 +98,11 @@ avx2_fn! {
 pub(crate) fn backward(dy: Grid<'_>, arg: &[u8], d: Dims) -> Buf {
     let c = dy.channels;
     let o = d.half();
-    assert_eq!(arg.len(), o.pixels() * c, "max pool backward: winner indices");
+    assert_eq!(
+        arg.len(),
+        o.pixels() * c,
+        "max pool backward: winner indices"
+    );
     let mut dx = pool::take(d.grid() * c);
     let out = GridMut::new(&mut dx, c, d);
     (0..o.n * o.h).into_par_iter().for_each(|row| {
@@ -141,7 +156,11 @@ mod tests {
         }
         assert_eq!(arg[1], 1, "tie goes to the first maximum");
         let dy = rand_vec(o.pixels() * c, 22);
-        let dx = from_grid(&backward(Grid::new(&to_grid(&dy, c, o), c, o), &arg, d), c, d);
+        let dx = from_grid(
+            &backward(Grid::new(&to_grid(&dy, c, o), c, o), &arg, d),
+            c,
+            d,
+        );
         // Each window's gradient lands on its winner only.
         for (p, &k) in arg.iter().enumerate() {
             let (ch, px) = (p % c, p / c);

@@ -33,7 +33,8 @@ pub(crate) fn has_avx2_fma() -> bool {
         use std::sync::OnceLock;
         static HAS: OnceLock<bool> = OnceLock::new();
         *HAS.get_or_init(|| {
-            std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+            std::arch::is_x86_feature_detected!("avx2")
+                && std::arch::is_x86_feature_detected!("fma")
         })
     }
     #[cfg(not(target_arch = "x86_64"))]
@@ -56,6 +57,7 @@ pub(crate) struct Taps<'a> {
 
 impl Taps<'_> {
     /// Length of the whole reduction (`taps * kr`), i.e. rows of the packed weights.
+    #[cfg(test)]
     pub(crate) fn depth(&self) -> usize {
         self.offsets.len() * self.kr
     }
@@ -327,7 +329,9 @@ mod tests {
     use super::*;
 
     fn lcg(seed: &mut u64) -> f32 {
-        *seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        *seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         ((*seed >> 40) as f32 / (1u64 << 24) as f32) - 0.5
     }
 
@@ -337,7 +341,11 @@ mod tests {
         let mut s = 7;
         let a: Vec<f32> = (0..4000).map(|_| lcg(&mut s)).collect();
         let offsets = [0isize, 301, 777];
-        let taps = Taps { offsets: &offsets, kr: 11, sk: 2 };
+        let taps = Taps {
+            offsets: &offsets,
+            kr: 11,
+            sk: 2,
+        };
         let w: Vec<Block16> = (0..taps.depth())
             .map(|_| Block16(std::array::from_fn(|_| lcg(&mut s))))
             .collect();
@@ -347,8 +355,8 @@ mod tests {
             for (t, &off) in offsets.iter().enumerate() {
                 for k in 0..taps.kr {
                     let x = a[(p as isize * sp + off + k as isize * 2) as usize];
-                    for n in 0..NR {
-                        row[n] += x * w[t * taps.kr + k].0[n];
+                    for (v, wv) in row.iter_mut().zip(&w[t * taps.kr + k].0) {
+                        *v += x * wv;
                     }
                 }
             }
@@ -397,7 +405,16 @@ mod tests {
             let mut fast = start.clone();
             let mut slow = start.clone();
             unsafe {
-                reduce_pixels::<4>(a.as_ptr(), sa, b.as_ptr(), sb, nb, px, fast.as_mut_ptr(), ds);
+                reduce_pixels::<4>(
+                    a.as_ptr(),
+                    sa,
+                    b.as_ptr(),
+                    sb,
+                    nb,
+                    px,
+                    fast.as_mut_ptr(),
+                    ds,
+                );
                 portable_reduce_pixels::<4>(
                     a.as_ptr(),
                     sa,

@@ -64,7 +64,10 @@ avx2_fn! {
 /// `r = g * [out > 0]` element-wise (the ReLU backward), in parallel.
 pub(crate) fn mask_positive(g: &[f32], out: &[f32], r: &mut [f32]) {
     use rayon::prelude::*;
-    assert!(g.len() == out.len() && g.len() == r.len(), "mask_positive: lengths");
+    assert!(
+        g.len() == out.len() && g.len() == r.len(),
+        "mask_positive: lengths"
+    );
     const CHUNK: usize = 1 << 16;
     r.par_chunks_mut(CHUNK)
         .zip(g.par_chunks(CHUNK))

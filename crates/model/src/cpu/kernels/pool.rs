@@ -58,13 +58,6 @@ impl Buf {
     pub(crate) fn len(&self) -> usize {
         self.len
     }
-
-    /// Copies `v` into a new buffer.
-    pub(crate) fn from_slice(v: &[f32]) -> Self {
-        let mut b = take(v.len());
-        b.copy_from_slice(v);
-        b
-    }
 }
 
 impl Deref for Buf {
@@ -90,10 +83,7 @@ impl Drop for Buf {
             && p.bytes + len * 4 <= capacity()
         {
             p.bytes += len * 4;
-            let me = Buf {
-                ptr: self.ptr,
-                len,
-            };
+            let me = Buf { ptr: self.ptr, len };
             p.free.entry(len).or_default().push(me);
             return;
         }
