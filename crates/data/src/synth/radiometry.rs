@@ -337,7 +337,8 @@ pub(crate) fn render(land: &Landscape, c: &DateConditions, seed: u64) -> Rendere
                     px[b] = v;
                 }
                 for (row, &v) in rows.iter_mut().zip(&px) {
-                    row[col] = (v * 10_000.0).round().clamp(1.0, 65_535.0) as u16;
+                    // Round half up by truncation (one instruction; `round` is a libm call).
+                    row[col] = ((v * 10_000.0 + 0.5) as i32).clamp(1, 65_535) as u16;
                 }
                 m[col] = if alpha > MASK_CLOUD_ALPHA {
                     1

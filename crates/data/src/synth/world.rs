@@ -4,6 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
+use rayon::prelude::*;
 use serde::Serialize;
 use serde_json::json;
 
@@ -283,27 +284,90 @@ pub fn write_world(
         let land = Landscape::generate(config.seed, size, gamma);
         tick(&format!("landscape {year}"), progress);
 
-        let osm_name = format!("osm_{year}.osm");
-        let (xml, _) = to_osm_xml(&land.osm, &project, bounds);
-        write_atomic(&out.join(&osm_name), xml.as_bytes())?;
-        tick(&format!("OSM {year}"), progress);
+        // One date of the last year (when it has 2 or more) shows a swath edge with nodata.
+        let edge = (year == last && config.dates_per_year >= 2).then_some(1);
+        let conditions = year_conditions(
+            config.seed,
+            year,
+            config.dates_per_year,
+            date_index,
+            size,
+            edge,
+        );
+        date_index += conditions.len() as u64;
 
+        // The vectors and labels of the year, and its dates, are independent: run them side
+        // by side (each date renders in parallel too, and compresses on its own thread).
+        let osm_name = format!("osm_{year}.osm");
         let truth_name = format!("truth_{year}.tif");
-        write_geotiff(
-            out.join(&truth_name),
-            &u8_spec("ground truth"),
-            RasterData::U8(&land.truth),
-        )?;
         let label_name = format!("labels_{year}.tif");
-        let report = rasterize_to_geotiff(
-            &[out.join(&osm_name)],
-            out.join(&truth_name),
-            out.join(&label_name),
-            &table,
-            &RasterizeOptions::default(),
-            &mut |_, _| {},
-        )?;
+        let vectors = || -> Result<chronomap_geo::RasterizeReport> {
+            let (xml, _) = to_osm_xml(&land.osm, &project, bounds);
+            write_atomic(&out.join(&osm_name), xml.as_bytes())?;
+            write_geotiff(
+                out.join(&truth_name),
+                &u8_spec("ground truth"),
+                RasterData::U8(&land.truth),
+            )?;
+            Ok(rasterize_to_geotiff(
+                &[out.join(&osm_name)],
+                out.join(&truth_name),
+                out.join(&label_name),
+                &table,
+                &RasterizeOptions::default(),
+                &mut |_, _| {},
+            )?)
+        };
+        let dates = || -> Result<Vec<(DateEntry, SynthDate)>> {
+            conditions
+                .par_iter()
+                .map(|c| {
+                    let r = render(&land, c, config.seed);
+                    let stamp = format!("{:04}{:02}{:02}", c.date.year, c.date.month, c.date.day);
+                    let image = format!("S2_{stamp}.tif");
+                    let mask = format!("S2_{stamp}_cloud.tif");
+                    write_geotiff(out.join(&image), &image_spec, RasterData::U16(&r.bands))?;
+                    write_geotiff(
+                        out.join(&mask),
+                        &u8_spec("cloud mask"),
+                        RasterData::U8(&r.mask),
+                    )?;
+                    let mut meta = serde_json::to_value(c).unwrap_or_default();
+                    if let Some(m) = meta.as_object_mut() {
+                        m.insert("masked_fraction".into(), json!(round6(r.masked_fraction)));
+                        m.insert("nodata_fraction".into(), json!(round6(r.nodata_fraction)));
+                    }
+                    let entry = DateEntry {
+                        date: c.date.to_string(),
+                        image: Some(image.clone().into()),
+                        bands: None,
+                        mask: Some(MaskEntry::Path(mask.clone().into())),
+                        labels: None,
+                        add_offset: None,
+                        meta: Some(meta),
+                    };
+                    let summary = SynthDate {
+                        date: c.date.to_string(),
+                        image: out.join(image),
+                        mask: out.join(mask),
+                        masked_fraction: r.masked_fraction,
+                        nodata_fraction: r.nodata_fraction,
+                        sun_elevation_deg: c.sun_elevation_deg,
+                        haze: c.haze,
+                    };
+                    Ok((entry, summary))
+                })
+                .collect()
+        };
+        let (report, written) = rayon::join(vectors, dates);
+        let report = report?;
+        tick(&format!("OSM {year}"), progress);
         tick(&format!("labels {year}"), progress);
+        for (entry, summary) in written? {
+            tick(&format!("date {}", summary.date), progress);
+            entries.push(entry);
+            dates_out.push(summary);
+        }
         let label_px: u64 = report.pixels_per_class.iter().take(5).sum();
         let label_shares: [f64; 5] = std::array::from_fn(|k| {
             report.pixels_per_class.get(k).copied().unwrap_or(0) as f64 / label_px.max(1) as f64
@@ -326,54 +390,6 @@ pub fn write_world(
             year,
             path: truth_name.into(),
         });
-
-        // One date of the last year (when it has 2 or more) shows a swath edge with nodata.
-        let edge = (year == last && config.dates_per_year >= 2).then_some(1);
-        let conditions = year_conditions(
-            config.seed,
-            year,
-            config.dates_per_year,
-            date_index,
-            size,
-            edge,
-        );
-        date_index += conditions.len() as u64;
-        for c in &conditions {
-            let r = render(&land, c, config.seed);
-            let stamp = format!("{:04}{:02}{:02}", c.date.year, c.date.month, c.date.day);
-            let image = format!("S2_{stamp}.tif");
-            let mask = format!("S2_{stamp}_cloud.tif");
-            write_geotiff(out.join(&image), &image_spec, RasterData::U16(&r.bands))?;
-            write_geotiff(
-                out.join(&mask),
-                &u8_spec("cloud mask"),
-                RasterData::U8(&r.mask),
-            )?;
-            let mut meta = serde_json::to_value(c).unwrap_or_default();
-            if let Some(m) = meta.as_object_mut() {
-                m.insert("masked_fraction".into(), json!(round6(r.masked_fraction)));
-                m.insert("nodata_fraction".into(), json!(round6(r.nodata_fraction)));
-            }
-            entries.push(DateEntry {
-                date: c.date.to_string(),
-                image: Some(image.clone().into()),
-                bands: None,
-                mask: Some(MaskEntry::Path(mask.clone().into())),
-                labels: None,
-                add_offset: None,
-                meta: Some(meta),
-            });
-            dates_out.push(SynthDate {
-                date: c.date.to_string(),
-                image: out.join(image),
-                mask: out.join(mask),
-                masked_fraction: r.masked_fraction,
-                nodata_fraction: r.nodata_fraction,
-                sun_elevation_deg: c.sun_elevation_deg,
-                haze: c.haze,
-            });
-            tick(&format!("date {}", c.date), progress);
-        }
     }
 
     let manifest = Manifest {

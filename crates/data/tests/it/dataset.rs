@@ -282,9 +282,15 @@ fn training_data_splits_by_area_and_resamples_per_epoch() {
     assert_eq!(valid.len(), 2 * 4); // 4 validation blocks of one 16 x 16 window, 2 sequences
     for s in train.samples() {
         for v in valid.samples() {
-            assert!(s.window.intersection(&v.window).is_none(), "{s:?} overlaps {v:?}");
+            assert!(
+                s.window.intersection(&v.window).is_none(),
+                "{s:?} overlaps {v:?}"
+            );
         }
-        assert_eq!(data.split().split_at(s.window.col, s.window.row), Some(Split::Train));
+        assert_eq!(
+            data.split().split_at(s.window.col, s.window.row),
+            Some(Split::Train)
+        );
     }
     let vw: Vec<_> = valid.samples().iter().map(|s| s.window).collect();
     for (i, a) in vw.iter().enumerate() {
