@@ -170,6 +170,10 @@ impl ConvLstmCell {
             x.dims(),
             state.dims()
         );
+        // Flex devices: channels-last kernels with the same parameters and semantics.
+        if crate::cpu::is_fast(&x) && crate::cpu::fusion::supports_cell(self) {
+            return crate::cpu::fusion::cell_step(self, x, state);
+        }
         let gates = self.gates.forward(Tensor::cat(vec![x, state.hidden], 1));
         let gate = |k: usize| gates.clone().narrow(1, k * hid, hid);
         let (i, f, o, g) = (gate(0), gate(1), gate(2), gate(3));

@@ -238,6 +238,11 @@ impl SpatioTemporalNet {
              {expected}, height, width], got shape {:?}",
             date_logits.dims()
         );
+        // Flex devices: softmax, ConvLSTM and output convolution on the channels-last kernels.
+        if crate::cpu::is_fast(&date_logits) && crate::cpu::fusion::supports(&self.lstm, &self.out)
+        {
+            return crate::cpu::fusion::fuse_from(self, date_logits, state);
+        }
         let pmap = softmax(date_logits, 2);
         let (hidden, state) = self.lstm.forward_sequence(pmap, state);
         let hid = self.config.hidden_channels;

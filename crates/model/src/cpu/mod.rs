@@ -25,6 +25,7 @@
 //! instead); `CHRONOMAP_CPU_POOL_MB` caps the buffer pool (default 2048, 0 disables it);
 //! `CHRONOMAP_CPU_PROFILE=1` times every kernel call (see [`profile_report`]).
 
+pub(crate) mod fusion;
 pub(crate) mod kernels;
 mod ops;
 mod profile;
@@ -179,4 +180,29 @@ pub(crate) fn head(x: Tensor<4>, weight: Tensor<4>, bias: Option<Tensor<1>>) -> 
         weight.into_dispatch(),
         bias.into_dispatch(),
     ))
+}
+
+/// A grid `[n, h + 2, w + 2, c]` back to `[n, c, h, w]`.
+pub(crate) fn from_grid(x: Tensor<4>) -> Tensor<4> {
+    Tensor::from_dispatch(<Dispatch as CpuFastOps>::fast_from_grid(x.into_dispatch()))
+}
+
+/// Softmax over axis 1 of `[n, k, h, w]`, as a grid `[n, h + 2, w + 2, k]`.
+pub(crate) fn softmax_to_grid(x: Tensor<4>) -> Tensor<4> {
+    Tensor::from_dispatch(<Dispatch as CpuFastOps>::fast_softmax_to_grid(
+        x.into_dispatch(),
+    ))
+}
+
+/// ConvLSTM state update on grids: `(gates, c) -> (h', c')`, gates in the order i, f, o, g.
+pub(crate) fn lstm_update(gates: Tensor<4>, cell: Tensor<4>) -> (Tensor<4>, Tensor<4>) {
+    let c = Tensor::<4>::from_dispatch(<Dispatch as CpuFastOps>::fast_lstm_cell(
+        gates.clone().into_dispatch(),
+        cell.into_dispatch(),
+    ));
+    let h = Tensor::from_dispatch(<Dispatch as CpuFastOps>::fast_lstm_hidden(
+        gates.into_dispatch(),
+        c.clone().into_dispatch(),
+    ));
+    (h, c)
 }

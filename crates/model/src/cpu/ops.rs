@@ -20,7 +20,7 @@ use burn::backend::{AutodiffBackend, Backend, Flex, backend_extension, tensor::F
 
 use super::kernels::conv3x3::{self, Epilogue};
 use super::kernels::grid::{Dims, Grid};
-use super::kernels::{bn, convt, head, maxpool};
+use super::kernels::{bn, convt, head, lstm, maxpool};
 use super::profile::timed;
 use super::tensor::{dims, flex_from_buf, flex_from_vec, values};
 
@@ -67,6 +67,19 @@ pub trait CpuFastOps: Backend {
         weight: FloatTensor<Self>,
         bias: FloatTensor<Self>,
     ) -> FloatTensor<Self>;
+
+    /// A grid `[n, h + 2, w + 2, c]` back to `[n, c, h, w]`.
+    fn fast_from_grid(x: FloatTensor<Self>) -> FloatTensor<Self>;
+
+    /// Softmax over axis 1 of `[n, k, h, w]`, returned as a grid `[n, h + 2, w + 2, k]`.
+    fn fast_softmax_to_grid(x: FloatTensor<Self>) -> FloatTensor<Self>;
+
+    /// ConvLSTM cell update `c' = sigmoid(f) c + sigmoid(i) tanh(g)` from the gates grid
+    /// (`4 hid` channels, order i, f, o, g) and the cell grid (`hid` channels).
+    fn fast_lstm_cell(gates: FloatTensor<Self>, cell: FloatTensor<Self>) -> FloatTensor<Self>;
+
+    /// ConvLSTM hidden state `h = sigmoid(o) tanh(c')` from the gates grid and the new cell grid.
+    fn fast_lstm_hidden(gates: FloatTensor<Self>, cell: FloatTensor<Self>) -> FloatTensor<Self>;
 
     /// 1x1 convolution of grid `x` with weights `[k, c, 1, 1]` and bias `[k]`, returning
     /// `[n, k, h, w]`.
@@ -204,6 +217,37 @@ impl CpuFastOps for Flex {
         flex_from_buf(y, &grid_shape(d.double(), c_out))
     }
 
+    fn fast_from_grid(x: FlexTensor) -> FlexTensor {
+        let (d, c) = grid_dims(&x);
+        let y = timed("from_grid", || {
+            head::grid_to_nchw(Grid::new(&values(&x), c, d), d)
+        });
+        flex_from_buf(y, &[d.n, c, d.h, d.w])
+    }
+
+    fn fast_softmax_to_grid(x: FlexTensor) -> FlexTensor {
+        let [n, k, h, w] = dims::<4>(&x);
+        let d = Dims { n, h, w };
+        let p = timed("softmax", || lstm::softmax_to_grid(&values(&x), k, d));
+        flex_from_buf(p, &grid_shape(d, k))
+    }
+
+    fn fast_lstm_cell(gates: FlexTensor, cell: FlexTensor) -> FlexTensor {
+        let (d, hid) = lstm_dims(&gates, &cell);
+        let c = timed("lstm", || {
+            lstm::cell_forward(&values(&gates), &values(&cell), hid)
+        });
+        flex_from_buf(c, &grid_shape(d, hid))
+    }
+
+    fn fast_lstm_hidden(gates: FlexTensor, cell: FlexTensor) -> FlexTensor {
+        let (d, hid) = lstm_dims(&gates, &cell);
+        let h = timed("lstm", || {
+            lstm::hidden_forward(&values(&gates), &values(&cell), hid)
+        });
+        flex_from_buf(h, &grid_shape(d, hid))
+    }
+
     fn fast_head(x: FlexTensor, weight: FlexTensor, bias: FlexTensor) -> FlexTensor {
         let (d, c) = grid_dims(&x);
         let [k, wc, _, _] = dims::<4>(&weight);
@@ -222,6 +266,17 @@ impl CpuFastOps for Flex {
         });
         flex_from_buf(y, &[d.n, k, d.h, d.w])
     }
+}
+
+/// Geometry and hidden channels of a (gates, state) pair of grids.
+fn lstm_dims(gates: &FlexTensor, cell: &FlexTensor) -> (Dims, usize) {
+    let (d, g) = grid_dims(gates);
+    let (dc, hid) = grid_dims(cell);
+    assert!(
+        d == dc && g == 4 * hid,
+        "ConvLSTM: gates {d:?} x {g} do not match state {dc:?} x {hid}"
+    );
+    (d, hid)
 }
 
 /// Batch-norm + ReLU forward: the output tensor and the f64 batch statistics.
@@ -540,6 +595,143 @@ impl<C: CheckpointStrategy> CpuFastOps for Autodiff<Flex, C> {
         let out = <Flex as CpuFastOps>::fast_conv_t2(xp.clone(), wp.clone(), bp);
         match ConvTBackward.prepare::<C>(nodes).compute_bound().stateful() {
             OpsKind::Tracked(prep) => prep.finish((xp, wp), out),
+            OpsKind::UnTracked(prep) => prep.finish(out),
+        }
+    }
+
+    fn fast_from_grid(x: FloatTensor<Self>) -> FloatTensor<Self> {
+        #[derive(Debug)]
+        struct FromGridBackward;
+        impl Backward<Flex, 1> for FromGridBackward {
+            type State = ();
+            fn backward(self, ops: Ops<(), 1>, grads: &mut Gradients, _: &mut Checkpointer) {
+                let g = grads.consume::<Flex>(&ops.node);
+                if let Some(node) = &ops.parents[0] {
+                    let [n, c, h, w] = dims::<4>(&g);
+                    let d = Dims { n, h, w };
+                    let dx = timed("to_grid", || head::nchw_to_grid(&values(&g), c, d));
+                    grads.register::<Flex>(node.id, flex_from_buf(dx, &grid_shape(d, c)));
+                }
+            }
+        }
+        let node = x.node();
+        let out = <Flex as CpuFastOps>::fast_from_grid(x.into_primitive());
+        match FromGridBackward
+            .prepare::<C>([node])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => prep.finish((), out),
+            OpsKind::UnTracked(prep) => prep.finish(out),
+        }
+    }
+
+    fn fast_softmax_to_grid(x: FloatTensor<Self>) -> FloatTensor<Self> {
+        #[derive(Debug)]
+        struct SoftmaxBackward;
+        impl Backward<Flex, 1> for SoftmaxBackward {
+            /// The probabilities.
+            type State = FlexTensor;
+            fn backward(
+                self,
+                ops: Ops<FlexTensor, 1>,
+                grads: &mut Gradients,
+                _: &mut Checkpointer,
+            ) {
+                let g = grads.consume::<Flex>(&ops.node);
+                if let Some(node) = &ops.parents[0] {
+                    let p = ops.state;
+                    let (d, k) = grid_dims(&p);
+                    let (pv, gv) = (values(&p), values(&g));
+                    let dx = timed("softmax_grad", || {
+                        lstm::softmax_grad(Grid::new(&pv, k, d), Grid::new(&gv, k, d), d)
+                    });
+                    grads.register::<Flex>(node.id, flex_from_buf(dx, &[d.n, k, d.h, d.w]));
+                }
+            }
+        }
+        let node = x.node();
+        let out = <Flex as CpuFastOps>::fast_softmax_to_grid(x.into_primitive());
+        match SoftmaxBackward
+            .prepare::<C>([node])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => prep.finish(out.clone(), out),
+            OpsKind::UnTracked(prep) => prep.finish(out),
+        }
+    }
+
+    fn fast_lstm_cell(gates: FloatTensor<Self>, cell: FloatTensor<Self>) -> FloatTensor<Self> {
+        #[derive(Debug)]
+        struct CellBackward;
+        impl Backward<Flex, 2> for CellBackward {
+            type State = (FlexTensor, FlexTensor);
+            fn backward(
+                self,
+                ops: Ops<Self::State, 2>,
+                grads: &mut Gradients,
+                _: &mut Checkpointer,
+            ) {
+                let (gates, cell) = ops.state;
+                let g = grads.consume::<Flex>(&ops.node);
+                let (d, hid) = lstm_dims(&gates, &cell);
+                let (dg, dc) = timed("lstm_grad", || {
+                    lstm::cell_backward(&values(&gates), &values(&cell), &values(&g), hid)
+                });
+                let [ng, nc] = ops.parents;
+                if let Some(node) = ng {
+                    grads.register::<Flex>(node.id, flex_from_buf(dg, &grid_shape(d, 4 * hid)));
+                }
+                if let Some(node) = nc {
+                    grads.register::<Flex>(node.id, flex_from_buf(dc, &grid_shape(d, hid)));
+                }
+            }
+        }
+        let nodes = [gates.node(), cell.node()];
+        let (gp, cp) = (gates.into_primitive(), cell.into_primitive());
+        let out = <Flex as CpuFastOps>::fast_lstm_cell(gp.clone(), cp.clone());
+        match CellBackward.prepare::<C>(nodes).compute_bound().stateful() {
+            OpsKind::Tracked(prep) => prep.finish((gp, cp), out),
+            OpsKind::UnTracked(prep) => prep.finish(out),
+        }
+    }
+
+    fn fast_lstm_hidden(gates: FloatTensor<Self>, cell: FloatTensor<Self>) -> FloatTensor<Self> {
+        #[derive(Debug)]
+        struct HiddenBackward;
+        impl Backward<Flex, 2> for HiddenBackward {
+            type State = (FlexTensor, FlexTensor);
+            fn backward(
+                self,
+                ops: Ops<Self::State, 2>,
+                grads: &mut Gradients,
+                _: &mut Checkpointer,
+            ) {
+                let (gates, cell) = ops.state;
+                let g = grads.consume::<Flex>(&ops.node);
+                let (d, hid) = lstm_dims(&gates, &cell);
+                let (dg, dc) = timed("lstm_grad", || {
+                    lstm::hidden_backward(&values(&gates), &values(&cell), &values(&g), hid)
+                });
+                let [ng, nc] = ops.parents;
+                if let Some(node) = ng {
+                    grads.register::<Flex>(node.id, flex_from_buf(dg, &grid_shape(d, 4 * hid)));
+                }
+                if let Some(node) = nc {
+                    grads.register::<Flex>(node.id, flex_from_buf(dc, &grid_shape(d, hid)));
+                }
+            }
+        }
+        let nodes = [gates.node(), cell.node()];
+        let (gp, cp) = (gates.into_primitive(), cell.into_primitive());
+        let out = <Flex as CpuFastOps>::fast_lstm_hidden(gp.clone(), cp.clone());
+        match HiddenBackward
+            .prepare::<C>(nodes)
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => prep.finish((gp, cp), out),
             OpsKind::UnTracked(prep) => prep.finish(out),
         }
     }

@@ -9,6 +9,7 @@ pub(crate) mod conv3x3;
 pub(crate) mod convt;
 pub(crate) mod grid;
 pub(crate) mod head;
+pub(crate) mod lstm;
 pub(crate) mod maxpool;
 pub(crate) mod micro;
 pub(crate) mod par;
