@@ -157,3 +157,32 @@ fn synth_world_1024_2x6(bencher: divan::Bencher) {
         write_world(&SynthConfig::new(3), dir.path(), &mut |_, _, _| {}).expect("world");
     });
 }
+
+/// The default-size synthetic world held in memory ([`SceneSeries::load_into_memory`]):
+/// items are copied, normalized and transformed without decoding (the small-scene path).
+#[divan::bench(sample_count = 5, sample_size = 1)]
+fn item_in_memory_1024_512_t3_c4(bencher: divan::Bencher) {
+    static DS: OnceLock<(tempfile::TempDir, PatchDataset)> = OnceLock::new();
+    let (_, ds) = DS.get_or_init(|| {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let config = SynthConfig {
+            dates_per_year: 3,
+            years: vec![2016],
+            ..SynthConfig::new(2)
+        };
+        let summary = write_world(&config, dir.path(), &mut |_, _, _| {}).expect("world");
+        let mut series = SceneSeries::open(&summary.manifest).expect("series");
+        assert!(series.load_into_memory(1 << 30).expect("load"));
+        let stats = NormStats::compute(&series, &StatsConfig::default()).expect("stats");
+        let windows = random_windows(&[Window::full(1024, 1024)], PATCH, N, 5).expect("windows");
+        let samples = make_samples(&windows, &[DATES.to_vec()], true, 5);
+        let ds = PatchDataset::new(Arc::new(series), stats, samples, PatchConfig::default())
+            .expect("dataset");
+        (dir, ds)
+    });
+    bencher.counter(ItemsCount::new(N)).bench(|| {
+        for i in 0..N {
+            divan::black_box(ds.item(i).expect("item"));
+        }
+    });
+}

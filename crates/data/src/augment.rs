@@ -149,11 +149,38 @@ impl Dihedral {
         let col_step = if ow > 1 { step(0, 1) } else { 0 };
         let row_step = if oh > 1 { step(1, 0) } else { 0 };
         for (s, d) in src.chunks_exact(plane).zip(dst.chunks_exact_mut(plane)) {
-            for (r, drow) in d.chunks_exact_mut(ow).enumerate() {
-                let mut idx = base + r as isize * row_step;
-                for v in drow.iter_mut() {
-                    *v = s[idx as usize];
-                    idx += col_step;
+            match col_step {
+                // Rows stay rows (flips, 180 degrees): copy or reverse whole rows.
+                1 | -1 => {
+                    for (r, drow) in d.chunks_exact_mut(ow).enumerate() {
+                        let start = base + r as isize * row_step;
+                        if col_step == 1 {
+                            let st = start as usize;
+                            drow.copy_from_slice(&s[st..st + ow]);
+                        } else {
+                            let end = start as usize + 1;
+                            let srow = &s[end - ow..end];
+                            for (v, x) in drow.iter_mut().zip(srow.iter().rev()) {
+                                *v = *x;
+                            }
+                        }
+                    }
+                }
+                // Rows become columns: go tile by tile so reads and writes stay in cache.
+                _ => {
+                    const TILE: usize = 32;
+                    for r0 in (0..oh).step_by(TILE) {
+                        for c0 in (0..ow).step_by(TILE) {
+                            for r in r0..(r0 + TILE).min(oh) {
+                                let drow = &mut d[r * ow + c0..r * ow + (c0 + TILE).min(ow)];
+                                let mut idx = base + r as isize * row_step + c0 as isize * col_step;
+                                for v in drow.iter_mut() {
+                                    *v = s[idx as usize];
+                                    idx += col_step;
+                                }
+                            }
+                        }
+                    }
                 }
             }
         }
@@ -276,6 +303,29 @@ mod tests {
         seen.sort();
         seen.dedup();
         assert_eq!(seen.len(), 8);
+    }
+
+    #[test]
+    fn fast_paths_match_the_index_mapping_on_large_planes() {
+        // 70 x 45 crosses several 32-pixel tiles and is not square.
+        let (h, w) = (70, 45);
+        let a: Vec<u32> = (0..(2 * h * w) as u32).collect();
+        for d in Dihedral::ALL {
+            let out = d.transform_planes(&a, h, w);
+            let (oh, ow) = d.output_dims(h, w);
+            for p in 0..2 {
+                for r in 0..oh {
+                    for c in 0..ow {
+                        let (sr, sc) = d.source_of(r, c, h, w);
+                        assert_eq!(
+                            out[p * h * w + r * ow + c],
+                            a[p * h * w + sr * w + sc],
+                            "{d:?}"
+                        );
+                    }
+                }
+            }
+        }
     }
 
     #[test]

@@ -57,7 +57,18 @@ impl ScenePatch {
             return;
         }
         let (h, w) = (self.window.height, self.window.width);
-        self.image = t.transform_planes(&self.image, h, w);
+        // Transform into a per-thread scratch buffer and swap: the old (already mapped)
+        // buffer becomes the next scratch, so no fresh multi-megabyte allocation per patch.
+        thread_local! {
+            static SCRATCH: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
+        }
+        SCRATCH.with(|cell| {
+            let mut buf = cell.borrow_mut();
+            buf.clear();
+            buf.resize(self.image.len(), 0.0);
+            t.apply_planes(&self.image, &mut buf, h, w);
+            std::mem::swap(&mut *buf, &mut self.image);
+        });
         self.quality = t.transform_planes(&self.quality, h, w);
         self.labels = t.transform_planes(&self.labels, h, w);
         let (oh, ow) = t.output_dims(h, w);

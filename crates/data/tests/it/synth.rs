@@ -350,3 +350,87 @@ fn same_seed_same_files_other_seed_other_town() {
         u8_raster(&w.summary.years[0].ground_truth)
     );
 }
+
+/// The point of the world: the ground does not change within a year but the pixels do, so a
+/// per-date classifier makes date-specific errors that combining the dates corrects. A
+/// per-pixel Gaussian naive Bayes on (B2, B3, B4, B8, NDVI), trained on the OSM labels of
+/// alternate 8-row stripes, is evaluated against the ground truth on the other stripes:
+/// the majority vote over a year's dates must beat the average single date.
+#[test]
+fn combining_dates_beats_single_dates() {
+    let w = world();
+    let mut series = SceneSeries::open(&w.summary.manifest).unwrap();
+    let full = Window::full(SIZE, SIZE);
+    let n = SIZE * SIZE;
+    let train_px = |i: usize| (i / SIZE / 8) % 2 == 0;
+    for year in series.sequences_by_year() {
+        series.set_use_ground_truth(false);
+        let labels = series.read_labels(year[0], full).unwrap();
+        series.set_use_ground_truth(true);
+        let truth = series.read_labels(year[0], full).unwrap();
+        let mut votes = vec![[0u32; 5]; n];
+        let mut accs = Vec::new();
+        for &d in &year {
+            let (img, q) = series.read_date(d, full).unwrap();
+            let feat = |i: usize| -> [f64; 5] {
+                let b: [f64; 4] = std::array::from_fn(|k| img[k * n + i] as f64 / 1e4);
+                [b[0], b[1], b[2], b[3], (b[3] - b[2]) / (b[3] + b[2] + 1e-6)]
+            };
+            let (mut sum, mut sq, mut cnt) = ([[0f64; 5]; 5], [[0f64; 5]; 5], [0f64; 5]);
+            for i in (0..n).filter(|&i| train_px(i) && q[i] != 2 && labels[i] < 5) {
+                let (k, f) = (labels[i] as usize, feat(i));
+                cnt[k] += 1.0;
+                for j in 0..5 {
+                    sum[k][j] += f[j];
+                    sq[k][j] += f[j] * f[j];
+                }
+            }
+            let total: f64 = cnt.iter().sum();
+            let (mut hit, mut tot) = (0usize, 0usize);
+            for i in (0..n).filter(|&i| !train_px(i) && q[i] != 2) {
+                let f = feat(i);
+                let best = (0..5)
+                    .filter(|&k| cnt[k] > 1.0)
+                    .map(|k| {
+                        let mut ll = (cnt[k] / total).ln();
+                        for j in 0..5 {
+                            let m = sum[k][j] / cnt[k];
+                            let v = (sq[k][j] / cnt[k] - m * m).max(1e-6);
+                            ll -= 0.5 * ((f[j] - m) * (f[j] - m) / v + v.ln());
+                        }
+                        (k, ll)
+                    })
+                    .max_by(|a, b| a.1.total_cmp(&b.1))
+                    .map_or(0, |(k, _)| k);
+                votes[i][best] += 1;
+                hit += (best as u8 == truth[i]) as usize;
+                tot += 1;
+            }
+            accs.push(hit as f64 / tot as f64);
+        }
+        let (mut hit, mut tot) = (0usize, 0usize);
+        for i in (0..n).filter(|&i| !train_px(i)) {
+            let v = &votes[i];
+            if v.iter().sum::<u32>() == 0 {
+                continue;
+            }
+            let best = (0..5)
+                .max_by_key(|&k| (v[k], std::cmp::Reverse(k)))
+                .unwrap_or(0);
+            hit += (best as u8 == truth[i]) as usize;
+            tot += 1;
+        }
+        let vote = hit as f64 / tot as f64;
+        let mean = accs.iter().sum::<f64>() / accs.len() as f64;
+        let worst = accs.iter().copied().fold(1.0, f64::min);
+        println!("dates {year:?}: single-date accuracies {accs:.3?}, vote {vote:.3}");
+        assert!(
+            vote > mean + 0.02,
+            "vote {vote} vs mean single date {mean} ({accs:?})"
+        );
+        assert!(
+            worst < vote - 0.05,
+            "some date must be clearly harder: {accs:?} vs {vote}"
+        );
+    }
+}
