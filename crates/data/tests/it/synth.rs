@@ -362,7 +362,7 @@ fn combining_dates_beats_single_dates() {
     let mut series = SceneSeries::open(&w.summary.manifest).unwrap();
     let full = Window::full(SIZE, SIZE);
     let n = SIZE * SIZE;
-    let train_px = |i: usize| (i / SIZE / 8) % 2 == 0;
+    let train_px = |i: usize| (i / SIZE / 8).is_multiple_of(2);
     for year in series.sequences_by_year() {
         series.set_use_ground_truth(false);
         let labels = series.read_labels(year[0], full).unwrap();
