@@ -1,6 +1,7 @@
 //! `chronomap synth`: write the synthetic Saint-Louis world (GeoTIFF series, cloud masks, OSM
 //! extracts, rasterized labels, ground truth, manifest).
 
+use std::io::Write;
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -53,26 +54,31 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     .with_context(|| format!("writing the synthetic world to {}", args.out.display()))?;
     bar.finish_and_clear();
 
-    println!(
+    // Report through a locked handle: a closed pipe (`| head`) is an error, not a panic.
+    let mut out = std::io::stdout().lock();
+    writeln!(
+        out,
         "synthetic Saint-Louis world (seed {}, {}x{} px of 10 m, EPSG:32628) in {:.1} s",
         config.seed,
         config.size,
         config.size,
         start.elapsed().as_secs_f64()
-    );
-    println!(
+    )?;
+    writeln!(
+        out,
         "{:<12} {:>8} {:>8} {:>9} {:>8}",
         "date", "sun elev", "haze", "masked %", "nodata %"
-    );
+    )?;
     for d in &summary.dates {
-        println!(
+        writeln!(
+            out,
             "{:<12} {:>8.1} {:>8.2} {:>9.1} {:>8.1}",
             d.date,
             d.sun_elevation_deg,
             d.haze,
             100.0 * d.masked_fraction,
             100.0 * d.nodata_fraction
-        );
+        )?;
     }
     for y in &summary.years {
         let shares: Vec<String> = SYNTH_CLASSES
@@ -80,14 +86,15 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             .zip(y.truth_shares)
             .map(|(n, s)| format!("{n} {:.1}%", 100.0 * s))
             .collect();
-        println!(
+        writeln!(
+            out,
             "{}: {} buildings ({} in OSM); ground truth: {}",
             y.year,
             y.buildings,
             y.buildings_mapped,
             shares.join(", ")
-        );
+        )?;
     }
-    println!("manifest: {}", summary.manifest.display());
+    writeln!(out, "manifest: {}", summary.manifest.display())?;
     Ok(())
 }
