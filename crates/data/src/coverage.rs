@@ -3,6 +3,7 @@
 //! the pixels of every candidate window.
 
 use chronomap_geo::Window;
+use rayon::prelude::*;
 
 use crate::error::{Error, Result};
 use crate::mask::{IGNORE_INDEX, LabelPolicy, QUALITY_CLEAR};
@@ -102,8 +103,9 @@ impl CoverageMap {
         }
     }
 
-    /// Scans `dates` of `series` in strips of rows (bounded memory: one strip of one date at a
-    /// time) and counts valid and usable pixel-dates per cell.
+    /// Scans `dates` of `series` in strips of rows and counts valid and usable pixel-dates
+    /// per cell. Strips are processed in parallel (rayon); memory stays bounded: one strip of
+    /// about 4 M pixels of one date per thread.
     ///
     /// # Errors
     /// Read errors of the series; [`Error::DateOutOfRange`].
@@ -115,22 +117,41 @@ impl CoverageMap {
         policy: LabelPolicy,
     ) -> Result<Self> {
         let (width, height) = (series.width(), series.height());
-        let mut map = Self::new(width, height, cell, num_classes)?;
-        // Strips of whole cells, about 4 M pixels each.
+        let empty = Self::new(width, height, cell, num_classes)?;
+        // Strips of whole cells (so strips never share a cell), about 4 M pixels each.
         let strip_rows = ((4 << 20) / width.max(1)).max(1).div_ceil(cell) * cell;
-        let mut row = 0;
-        while row < height {
-            let h = strip_rows.min(height - row);
-            let window = Window::new(0, row, width, h);
-            for &d in dates {
-                let quality = series.read_quality(d, window)?;
-                let mut labels = series.read_labels(d, window)?;
-                policy.apply(&mut labels, &quality);
-                map.accumulate(window, &quality, &labels);
+        let strips: Vec<Window> = (0..height)
+            .step_by(strip_rows)
+            .map(|row| Window::new(0, row, width, strip_rows.min(height - row)))
+            .collect();
+        strips
+            .par_iter()
+            .map(|&window| {
+                let mut map = empty.clone();
+                for &d in dates {
+                    let quality = series.read_quality(d, window)?;
+                    let mut labels = series.read_labels(d, window)?;
+                    policy.apply(&mut labels, &quality);
+                    map.accumulate(window, &quality, &labels);
+                }
+                Ok(map)
+            })
+            .try_reduce(|| empty.clone(), |a, b| Ok(a.merged(&b)))
+    }
+
+    /// Adds the counts of `other` (same scene and cells) to `self`.
+    fn merged(mut self, other: &Self) -> Self {
+        for (a, b) in [
+            (&mut self.total, &other.total),
+            (&mut self.valid, &other.valid),
+            (&mut self.usable, &other.usable),
+            (&mut self.classes, &other.classes),
+        ] {
+            for (x, y) in a.iter_mut().zip(b) {
+                *x += y;
             }
-            row += h;
         }
-        Ok(map)
+        self
     }
 
     /// Number of classes counted.
