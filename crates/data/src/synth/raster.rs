@@ -60,7 +60,9 @@ pub(crate) fn fill_polygon(
 }
 
 /// Calls `f(col, row)` for every pixel whose centre is within `width_px / 2` of the polyline
-/// `line` (each pixel at most once per segment; callers paint idempotently).
+/// `line`, or whose square the centre line passes through (so that lines stay connected, as
+/// chronomap-geo burns OSM lines); each pixel at most once per segment, callers paint
+/// idempotently.
 pub(crate) fn stroke_line(
     line: &[Pt],
     width_px: f64,
@@ -92,12 +94,39 @@ pub(crate) fn stroke_line(
                     0.0
                 };
                 let (qx, qy) = (a[0] + t * dx - px, a[1] + t * dy - py);
-                if qx * qx + qy * qy <= half * half {
+                if qx * qx + qy * qy <= half * half || segment_hits_pixel(a, b, col, row) {
                     f(col, row);
                 }
             }
         }
     }
+}
+
+/// Whether the segment `a`-`b` meets the square of pixel (`col`, `row`) (Liang-Barsky).
+fn segment_hits_pixel(a: Pt, b: Pt, col: usize, row: usize) -> bool {
+    let (x0, y0) = (col as f64, row as f64);
+    let (dx, dy) = (b[0] - a[0], b[1] - a[1]);
+    let (mut t0, mut t1) = (0.0f64, 1.0f64);
+    for (p, q) in [
+        (-dx, a[0] - x0),
+        (dx, x0 + 1.0 - a[0]),
+        (-dy, a[1] - y0),
+        (dy, y0 + 1.0 - a[1]),
+    ] {
+        if p == 0.0 {
+            if q < 0.0 {
+                return false;
+            }
+        } else {
+            let r = q / p;
+            if p < 0.0 {
+                t0 = t0.max(r);
+            } else {
+                t1 = t1.min(r);
+            }
+        }
+    }
+    t0 <= t1
 }
 
 /// Shortest distance from `p` to the polyline `line`.
@@ -144,6 +173,20 @@ mod tests {
         let mut n = 0;
         fill_polygon(&[&tri], 64, 64, |_, _| n += 1);
         assert!((n as i64 - 600).abs() < 60, "{n}");
+    }
+
+    #[test]
+    fn thin_lines_stay_connected() {
+        // A 0.2 px wide diagonal still burns every pixel its centre line crosses.
+        let mut hits = Vec::new();
+        stroke_line(&[[0.5, 0.5], [4.5, 2.5]], 0.2, 10, 10, |c, r| {
+            hits.push((c, r))
+        });
+        hits.sort();
+        hits.dedup();
+        for (c, r) in [(0, 0), (1, 0), (1, 1), (2, 1), (3, 1), (3, 2), (4, 2)] {
+            assert!(hits.contains(&(c, r)), "{c},{r} in {hits:?}");
+        }
     }
 
     #[test]
