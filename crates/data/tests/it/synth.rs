@@ -168,10 +168,11 @@ fn rasterized_osm_labels_have_plausible_shares_and_match_the_ground() {
         let t = shares(&truth);
         assert!(s[1] < t[1], "{} labels {s:?} truth {t:?}", y.year);
         assert!(y.buildings_mapped < y.buildings);
-        // Otherwise labels and ground agree almost everywhere.
+        // Otherwise labels and ground agree almost everywhere (roads are painted as
+        // chronomap-geo burns OSM lines).
         let agree = labels.iter().zip(&truth).filter(|(a, b)| a == b).count();
         assert!(
-            agree as f64 > 0.93 * labels.len() as f64,
+            agree as f64 > 0.97 * labels.len() as f64,
             "{} agreement {agree}",
             y.year
         );
