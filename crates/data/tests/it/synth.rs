@@ -435,3 +435,16 @@ fn combining_dates_beats_single_dates() {
         );
     }
 }
+
+#[test]
+fn the_testkit_world_is_tiny_and_complete() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = chronomap_data::testkit::tiny_world(dir.path(), 3).unwrap();
+    let series = SceneSeries::open(&m).unwrap();
+    assert_eq!((series.width(), series.height(), series.len()), (64, 64, 6));
+    assert_eq!(series.years(), [2016, 2020]);
+    assert!(series.has_ground_truth());
+    assert_eq!(series.classes().len(), 5);
+    let labels = series.read_labels(0, Window::full(64, 64)).unwrap();
+    assert!(labels.iter().all(|&l| l < 5));
+}
