@@ -136,7 +136,9 @@ impl TrainConfig {
     }
 
     /// The talk's staged recipe: `unet` epochs of U-Net at `lr`, `temporal` epochs of ConvLSTM
-    /// on frozen Pmaps at `lr`, then `joint` epochs of end-to-end fine-tuning at `lr / 3`.
+    /// on frozen Pmaps at `5 * lr` (a few thousand parameters starting from a random state: with
+    /// Adam's bounded steps they need larger ones), then `joint` epochs of end-to-end
+    /// fine-tuning at `lr / 5`.
     pub fn staged(
         model: SpatioTemporalNetConfig,
         unet: usize,
@@ -155,12 +157,12 @@ impl TrainConfig {
                 StageSpec {
                     stage: Stage::Temporal,
                     epochs: temporal,
-                    lr,
+                    lr: lr * 5.0,
                 },
                 StageSpec {
                     stage: Stage::Joint,
                     epochs: joint,
-                    lr: lr / 3.0,
+                    lr: lr / 5.0,
                 },
             ],
         )

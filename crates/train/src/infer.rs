@@ -127,8 +127,9 @@ pub struct Products {
     pub date: bool,
     /// Fused (ConvLSTM) maps.
     pub fused: bool,
-    /// Also hand out the blended probabilities (else only class maps).
-    pub probabilities: bool,
+    /// Dates (among `dates`) whose blended probabilities are handed out too (else only class
+    /// maps).
+    pub probability_dates: Vec<usize>,
     /// Dates (indices of the reader) whose maps are produced; the others are still run
     /// through the network for the recurrence.
     pub dates: Vec<usize>,
@@ -176,6 +177,8 @@ struct Accumulator {
     date: usize,
     /// `[K, cap, W]` ring of weighted probabilities.
     acc: Vec<f32>,
+    /// Whether to hand out probabilities.
+    probs: bool,
 }
 
 /// Runs `model` over the whole scene of `reader` and hands finished rows to `sink` in scene
@@ -238,6 +241,7 @@ pub fn run_scene(
                     kind,
                     date: d,
                     acc: vec![0.0; k * cap * width],
+                    probs: products.probability_dates.contains(&d),
                 });
             }
         }
@@ -269,15 +273,7 @@ pub fn run_scene(
         let final_rows = plan.rows_final_after(gr);
         if final_rows > flushed {
             let block = flush_rows(
-                &mut accs,
-                &mut qual,
-                flushed,
-                final_rows,
-                cap,
-                width,
-                k,
-                t_total,
-                products.probabilities,
+                &mut accs, &mut qual, flushed, final_rows, cap, width, k, t_total,
             );
             sink(block)?;
             flushed = final_rows;
@@ -430,13 +426,12 @@ fn flush_rows(
     width: usize,
     k: usize,
     t_total: usize,
-    with_probs: bool,
 ) -> RowBlock {
     let n = to - from;
     let mut products = Vec::with_capacity(accs.len());
     for a in accs.iter_mut() {
         let mut classes = vec![0u8; n * width];
-        let mut probs = with_probs.then(|| vec![0f32; k * n * width]);
+        let mut probs = a.probs.then(|| vec![0f32; k * n * width]);
         for r in 0..n {
             let ring = ((from + r) % cap) * width;
             for x in 0..width {
@@ -560,7 +555,7 @@ mod tests {
         let products = Products {
             date: true,
             fused: true,
-            probabilities: true,
+            probability_dates: dates.clone(),
             dates,
         };
         let mut out: Vec<ProductRows> = Vec::new();

@@ -22,7 +22,7 @@ impl Interrupt {
         Self::default()
     }
 
-    /// A flag raised by Ctrl-C (SIGINT, and SIGTERM on Unix). The first press asks the work
+    /// A flag raised by Ctrl-C (SIGINT). The first press asks the work
     /// to stop cleanly; a second press exits the process immediately with status 130 (files
     /// are still never half-written: every output is renamed into place when complete).
     ///

@@ -1,19 +1,46 @@
 //! # chronomap-train
 //!
-//! Training and inference for chronomap's spatio-temporal network: losses, metrics,
-//! checkpoints, whole-scene prediction, streaming updates and change maps.
+//! Training and inference for chronomap's spatio-temporal network (per-date U-Net -> Pmap ->
+//! ConvLSTM): losses, metrics, staged and resumable training, checkpoints, whole-scene maps
+//! with bounded memory, streaming updates from a stored ConvLSTM state, and change maps.
 //!
 //! # Overview
-//! - [`masked_cross_entropy`] / [`LossConfig`]: cross-entropy that skips the ignore label
-//!   (255) on fused logits at every date plus a weighted auxiliary term on per-date logits.
-//! - [`ConfusionMatrix`] -> [`SegmentationMetrics`]: per-class IoU, macro mIoU, F1, overall
-//!   accuracy and Cohen's kappa over a whole evaluation set.
-//! - [`WindowPlan`]: overlapping windows covering any scene size, with smooth blending weights
-//!   that sum to one at every pixel.
-//! - [`TransitionCounts`]: from->to change codes and areas in hectares.
-//! - [`History`]: per-epoch metrics as CSV, JSON and learning-curve PNG.
+//! - **Data to batches**: [`prepare_data`] turns a `chronomap_data::SceneSeries` into
+//!   normalization statistics, an area-disjoint train/validation split and deterministic
+//!   [`BatchSource`]s ([`SeriesBatches`]: fresh random windows and augmentations per epoch).
+//! - **Training**: [`Trainer::fit`] runs a [`TrainConfig`] (stages [`Stage::Unet`],
+//!   [`Stage::Temporal`] on frozen Pmaps, [`Stage::Joint`]; Adam/AdamW; per-iteration
+//!   [`LrSchedule`]) with [`LossConfig`] ([`masked_cross_entropy`] skipping label 255 on fused
+//!   logits at every date + a weighted per-date term). Every epoch it validates
+//!   ([`ConfusionMatrix`] -> [`SegmentationMetrics`]: per-class IoU, macro mIoU, F1, OA,
+//!   kappa), writes `metrics.csv`/`metrics.json`/`curves.png`, an atomic checkpoint and the
+//!   best model (a [`ModelCard`] + weights); an [`Interrupt`] (Ctrl-C) stops it cleanly and
+//!   [`StartMode::Resume`] continues exactly where it stopped.
+//! - **Maps**: [`predict_scene`] covers any scene with a [`WindowPlan`] (overlapping windows,
+//!   smooth blending weights summing to 1 at every pixel), runs each window date by date and
+//!   streams per-date and fused class/probability GeoTIFFs on the input grid;
+//!   [`update_scene`] folds new dates into a stored per-window state ([`SceneState`]) and gives
+//!   exactly the maps of a whole-series prediction. [`change_map`] turns two class maps into
+//!   from->to codes and areas in hectares; [`evaluate_map`] scores a map against labels.
 //!
-//! The library never picks a device: callers pass a Burn `&Device`.
+//! The library never picks a device: callers pass a Burn `&Device` (training derives its
+//! autodiff device from it).
+//!
+//! # Example
+//! ```
+//! use chronomap_train::{ConfusionMatrix, WindowPlan};
+//! // Scores over a whole evaluation set: rows are labels, columns predictions; 255 is skipped.
+//! let mut cm = ConfusionMatrix::new(3);
+//! cm.update_u8(&[0, 1, 2, 2, 255], &[0, 1, 2, 1, 0]);
+//! let m = cm.metrics();
+//! assert_eq!(m.overall_accuracy, Some(0.75));
+//! // Windows over a 10980 x 10980 Sentinel-2 tile for a depth-4 U-Net.
+//! let plan = WindowPlan::new([10_980, 10_980], 512, 64, 16);
+//! assert_eq!(plan.grid(), [25, 25]);
+//! ```
+//!
+//! # Features
+//! This crate has no optional features.
 
 mod atomic;
 mod batch;
@@ -51,17 +78,22 @@ pub use checkpoint::{
 pub use config::{OptimizerKind, OptimizerSpec, Stage, StageSpec, TrainConfig};
 pub use error::{Error, Result};
 pub use history::{EpochRecord, History};
+/// Progress bars taken by scene inference (re-exported so callers need no `indicatif` dependency).
+pub use indicatif::ProgressBar;
 pub use infer::{
     DateSelection, MapKind, ProductRows, Products, RowBlock, SceneReader, WindowStates, quality,
     run_scene,
 };
 pub use interrupt::Interrupt;
-pub use loss::{LossConfig, LossTerms, masked_cross_entropy};
-pub use maps::{ChangeReport, MapEvaluation, change_map, check_same_grid, evaluate_map};
+pub use loss::{LossConfig, LossTerms, balanced_class_weights, masked_cross_entropy};
+pub use maps::{
+    ChangeReport, MapEvaluation, change_map, check_same_grid, confusion_on_date, evaluate_map,
+};
 pub use metrics::{ClassMetrics, ConfusionMatrix, IGNORE_LABEL, SegmentationMetrics};
 pub use plot::{Canvas, LineChart, PALETTE, Series};
 pub use predict::{
-    MapFile, PredictConfig, SeriesReader, check_series, predict_scene, update_scene,
+    MapFile, PredictConfig, ProbabilityMaps, SeriesReader, check_series, predict_scene,
+    update_scene,
 };
 pub use prepare::{DataPlan, PreparedData, model_card, prepare_data};
 pub use presets::Preset;

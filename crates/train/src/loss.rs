@@ -55,6 +55,56 @@ pub fn masked_cross_entropy(
     num / den
 }
 
+/// Class weights that counter class imbalance: `w_k = (median / f_k)^power` for class
+/// frequencies `f_k` (classes never seen get the largest weight of the seen ones), clamped to
+/// `[1/10, 10]` and scaled so that the frequency-weighted mean weight is 1 (the loss keeps its
+/// scale). `power` 0.5 (square-root balancing) is a mild, common choice; 1 is full median
+/// frequency balancing.
+///
+/// # Examples
+/// ```
+/// use chronomap_train::balanced_class_weights;
+/// let w = balanced_class_weights(&[0.5, 0.3, 0.15, 0.05], 1.0);
+/// assert!(w[3] > w[2] && w[2] > w[1] && w[1] > w[0]);
+/// let mean: f64 = [0.5, 0.3, 0.15, 0.05].iter().zip(&w).map(|(f, w)| f * *w as f64).sum();
+/// assert!((mean - 1.0).abs() < 1e-5);
+/// ```
+pub fn balanced_class_weights(frequencies: &[f64], power: f64) -> Vec<f32> {
+    let mut seen: Vec<f64> = frequencies.iter().copied().filter(|f| *f > 0.0).collect();
+    if seen.is_empty() {
+        return vec![1.0; frequencies.len()];
+    }
+    seen.sort_by(f64::total_cmp);
+    let median = seen[seen.len() / 2];
+    let raw: Vec<f64> = frequencies
+        .iter()
+        .map(|&f| {
+            if f > 0.0 {
+                (median / f).powf(power).clamp(0.1, 10.0)
+            } else {
+                f64::NAN
+            }
+        })
+        .collect();
+    let max_seen = raw
+        .iter()
+        .copied()
+        .filter(|v| v.is_finite())
+        .fold(0.0, f64::max);
+    let raw: Vec<f64> = raw
+        .iter()
+        .map(|&v| if v.is_finite() { v } else { max_seen })
+        .collect();
+    let total: f64 = frequencies.iter().sum();
+    let mean: f64 = frequencies
+        .iter()
+        .zip(&raw)
+        .map(|(f, w)| f * w)
+        .sum::<f64>()
+        / total;
+    raw.iter().map(|w| (w / mean) as f32).collect()
+}
+
 /// Weights of the terms of the spatio-temporal loss.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LossConfig {

@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
+use chronomap_data::{QUALITY_CLEAR, SceneSeries};
 use chronomap_geo::{GeoTiffReader, GeoTiffWriter, RasterSpec, SampleType, Window};
 use serde::{Deserialize, Serialize};
 
@@ -166,6 +167,55 @@ pub fn evaluate_map(
         metrics,
         unknown_predictions: out_of_range,
     })
+}
+
+/// Confusion matrix of a class map against the labels of date `date` of `series`, over
+/// `regions` (e.g. the held-out blocks of an area split), counting only pixels that are clear
+/// (not cloud, not nodata) at that date: per-date and fused maps of one date are then scored
+/// on exactly the same pixels.
+///
+/// # Errors
+/// [`Error::GridMismatch`] naming the map and the series when their sizes differ; read errors
+/// naming the file.
+pub fn confusion_on_date(
+    map: &Path,
+    series: &SceneSeries,
+    date: usize,
+    regions: &[Window],
+    num_classes: usize,
+) -> Result<ConfusionMatrix> {
+    let r = GeoTiffReader::open(map)?;
+    let (w, h) = (r.info().width, r.info().height);
+    if (w, h) != (series.width(), series.height()) {
+        return Err(Error::GridMismatch {
+            first: map.to_path_buf(),
+            second: series.source().to_path_buf(),
+            problem: format!(
+                "sizes differ: {w}x{h} vs {}x{} pixels",
+                series.width(),
+                series.height()
+            ),
+        });
+    }
+    let mut cm = ConfusionMatrix::new(num_classes);
+    for region in regions {
+        let mut row = region.row;
+        while row < region.row + region.height {
+            let n = STRIP_ROWS.min(region.row + region.height - row);
+            let win = Window::new(region.col, row, region.width, n);
+            let pred = read_classes(&r, win)?;
+            let mut labels = series.read_labels(date, win)?;
+            let quality = series.read_quality(date, win)?;
+            for (l, q) in labels.iter_mut().zip(&quality) {
+                if *q != QUALITY_CLEAR {
+                    *l = IGNORE_LABEL;
+                }
+            }
+            cm.update_u8(&labels, &pred);
+            row += n;
+        }
+    }
+    Ok(cm)
 }
 
 /// What [`change_map`] wrote.

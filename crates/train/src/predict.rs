@@ -109,8 +109,8 @@ pub struct PredictConfig {
     pub batch_windows: usize,
     /// Write per-date (U-Net alone) maps too, not only fused ones.
     pub date_maps: bool,
-    /// Write probability GeoTIFFs (f32, one band per class) next to the class maps.
-    pub probabilities: bool,
+    /// Which dates get probability GeoTIFFs (f32, one band per class) next to their class maps.
+    pub probabilities: ProbabilityMaps,
     /// Write maps for these dates only (indices into the selected dates); `None`: all.
     pub map_dates: Option<Vec<usize>>,
 }
@@ -122,8 +122,30 @@ impl Default for PredictConfig {
             overlap: 32,
             batch_windows: 4,
             date_maps: true,
-            probabilities: true,
+            probabilities: ProbabilityMaps::Last,
             map_dates: None,
+        }
+    }
+}
+
+/// Which mapped dates also get probability GeoTIFFs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProbabilityMaps {
+    /// None: class maps only.
+    None,
+    /// The last mapped date only (the up-to-date map).
+    Last,
+    /// Every mapped date.
+    All,
+}
+
+impl ProbabilityMaps {
+    fn select(self, dates: &[usize]) -> Vec<usize> {
+        match self {
+            ProbabilityMaps::None => Vec::new(),
+            ProbabilityMaps::Last => dates.iter().max().copied().into_iter().collect(),
+            ProbabilityMaps::All => dates.to_vec(),
         }
     }
 }
@@ -224,7 +246,7 @@ pub fn predict_scene(
     let products = Products {
         date: config.date_maps,
         fused: true,
-        probabilities: config.probabilities,
+        probability_dates: config.probabilities.select(&map_dates),
         dates: map_dates,
     };
     let names: Vec<String> = dates.iter().map(|&d| date_name(series, d)).collect();
@@ -325,7 +347,8 @@ fn run_to_files(
                 spec_for(series, 1, SampleType::U8).with_band_names([format!("{tag} classes")]),
             )?;
             let ppath = out_dir.join(format!("{}_{tag}_probs.tif", names[d]));
-            let probs = if products.probabilities {
+            let with_probs = products.probability_dates.contains(&d);
+            let probs = if with_probs {
                 Some(GeoTiffWriter::create(
                     &ppath,
                     spec_for(series, k, SampleType::F32).with_band_names(card.classes.clone()),
@@ -337,7 +360,7 @@ fn run_to_files(
                 kind: tag.into(),
                 date: names[d].clone(),
                 classes: cpath,
-                probabilities: products.probabilities.then_some(ppath),
+                probabilities: with_probs.then_some(ppath),
             });
             w.classes.push(classes);
             w.probs.push(probs);
@@ -452,11 +475,12 @@ pub fn update_scene(
     let reader = DateSelection::new(&full, &new_dates);
     let plan = meta.plan();
     let names: Vec<String> = new_dates.iter().map(|&d| date_name(series, d)).collect();
+    let mapped: Vec<usize> = (0..new_dates.len()).collect();
     let products = Products {
         date: config.date_maps,
         fused: true,
-        probabilities: config.probabilities,
-        dates: (0..new_dates.len()).collect(),
+        probability_dates: config.probabilities.select(&mapped),
+        dates: mapped,
     };
     let mut cfg = config.clone();
     cfg.batch_windows = meta.batch_windows;

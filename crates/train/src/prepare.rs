@@ -69,6 +69,9 @@ pub struct PreparedData {
     pub train: SeriesBatches,
     /// Validation batches (validation blocks, disjoint windows), if the split has any.
     pub valid: Option<SeriesBatches>,
+    /// Share of each class among the labelled training pixels, when known (for
+    /// [`balanced_class_weights`](crate::balanced_class_weights)).
+    pub class_frequencies: Option<Vec<f64>>,
 }
 
 /// Prepares training and validation batches from `series` according to `plan`.
@@ -143,6 +146,7 @@ pub fn prepare_data(
     } else {
         None
     };
+    let class_frequencies = train.class_frequencies();
     Ok(PreparedData {
         series,
         stats,
@@ -150,6 +154,7 @@ pub fn prepare_data(
         sequences,
         train,
         valid,
+        class_frequencies,
     })
 }
 

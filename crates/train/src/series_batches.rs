@@ -241,6 +241,22 @@ impl SeriesBatches {
         &self.config
     }
 
+    /// Share of each class among the usable (labelled, clear) pixel-dates of the regions,
+    /// from the coverage map (random sets with a usable-fraction filter or class balancing);
+    /// `None` when no coverage map was computed or no pixel is labelled.
+    pub fn class_frequencies(&self) -> Option<Vec<f64>> {
+        let cov = self.coverage.as_ref()?;
+        let mut acc = vec![0f64; cov.num_classes()];
+        for r in &self.regions {
+            let st = cov.window_stats(*r);
+            for (a, f) in acc.iter_mut().zip(&st.class_fractions) {
+                *a += *f as f64 * r.area() as f64;
+            }
+        }
+        let total: f64 = acc.iter().sum();
+        (total > 0.0).then(|| acc.iter().map(|a| a / total).collect())
+    }
+
     /// The samples of `epoch` (windows x sequences, with their transforms), in batch order.
     ///
     /// # Errors

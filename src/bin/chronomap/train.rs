@@ -1,10 +1,274 @@
-//! `chronomap train` (being built; see the issue tracker).
+//! `chronomap train`: train the spatio-temporal network on a scene series.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use chronomap::data::{NormStats, SceneSeries};
+use chronomap::train::{
+    DataPlan, Interrupt, OptimizerKind, Preset, StartMode, TrainConfig, TrainOutcome, Trainer,
+    balanced_class_weights, model_card, prepare_data,
+};
 
 /// Options of `chronomap train`.
 #[derive(clap::Args, Debug)]
-pub struct Args {}
+pub struct Args {
+    /// The series: a manifest JSON (`chronomap synth` writes one) or a folder of GeoTIFFs.
+    #[arg(long)]
+    pub data: PathBuf,
+    /// Run folder: config, checkpoints, best/ and last/ models, metrics, curves.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Continue an interrupted run from its newest checkpoint (same options required).
+    #[arg(long, conflicts_with = "overwrite")]
+    pub resume: bool,
+    /// Start over in a folder that already holds a run (deletes its checkpoints and models).
+    #[arg(long)]
+    pub overwrite: bool,
+    /// Backend: auto, flex (CPU), wgpu, vulkan, cuda, ...
+    #[arg(long, default_value = "auto")]
+    pub device: String,
+    /// Size preset: quick, cpu or paper (default: paper on a GPU, cpu on a CPU).
+    #[arg(long)]
+    pub preset: Option<String>,
+    /// Training plan: `staged` (U-Net, then ConvLSTM on frozen Pmaps, then joint) or `joint`.
+    #[arg(long, default_value = "staged")]
+    pub schedule: String,
+    /// Epochs of the joint plan, or of every stage of the staged plan if the per-stage options
+    /// are not given.
+    #[arg(long)]
+    pub epochs: Option<usize>,
+    /// Epochs of the U-Net stage.
+    #[arg(long)]
+    pub unet_epochs: Option<usize>,
+    /// Epochs of the ConvLSTM stage.
+    #[arg(long)]
+    pub temporal_epochs: Option<usize>,
+    /// Epochs of joint fine-tuning.
+    #[arg(long)]
+    pub joint_epochs: Option<usize>,
+    /// Base learning rate.
+    #[arg(long)]
+    pub lr: Option<f64>,
+    /// Learning rate of the ConvLSTM stage (default: 5 x --lr: the small temporal part needs
+    /// larger steps).
+    #[arg(long)]
+    pub temporal_lr: Option<f64>,
+    /// Learning rate of joint fine-tuning (default: --lr / 5).
+    #[arg(long)]
+    pub joint_lr: Option<f64>,
+    /// adam or adamw.
+    #[arg(long, default_value = "adamw")]
+    pub optimizer: String,
+    /// Weight decay.
+    #[arg(long, default_value_t = 1e-4)]
+    pub weight_decay: f32,
+    /// U-Net base filters (overrides the preset).
+    #[arg(long)]
+    pub base_filters: Option<usize>,
+    /// U-Net depth (overrides the preset).
+    #[arg(long)]
+    pub depth: Option<usize>,
+    /// ConvLSTM hidden channels (overrides the preset).
+    #[arg(long)]
+    pub hidden: Option<usize>,
+    /// Patch side in pixels (overrides the preset).
+    #[arg(long)]
+    pub patch: Option<usize>,
+    /// Batch size (overrides the preset).
+    #[arg(long)]
+    pub batch: Option<usize>,
+    /// Random training windows per epoch (overrides the preset).
+    #[arg(long)]
+    pub windows_per_epoch: Option<usize>,
+    /// Dates per training sequence (default: the preset's, at most the dates of a year).
+    #[arg(long)]
+    pub seq_len: Option<usize>,
+    /// Fraction of the area held out for validation.
+    #[arg(long, default_value_t = 0.2)]
+    pub val_fraction: f64,
+    /// Weight of the auxiliary per-date loss.
+    #[arg(long, default_value_t = 0.4)]
+    pub aux_weight: f32,
+    /// Class weights of the loss: `auto` (square-root inverse class frequencies of the training
+    /// labels), `none`, or one weight per class, comma-separated.
+    #[arg(long, default_value = "auto")]
+    pub class_weights: String,
+    /// Number of classes (default: the manifest's class list).
+    #[arg(long)]
+    pub classes: Option<usize>,
+    /// Normalization statistics JSON to reuse (default: computed from the series).
+    #[arg(long)]
+    pub stats: Option<PathBuf>,
+    /// Train on the manifest's ground-truth rasters instead of its labels (synthetic worlds).
+    #[arg(long)]
+    pub ground_truth: bool,
+    /// Seed of initialization, split and sampling.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+}
 
 /// Runs `chronomap train`.
-pub fn run(_args: Args) -> anyhow::Result<()> {
-    anyhow::bail!("`chronomap train` is not available in this build yet")
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let device = chronomap::device_from_name(&args.device)?;
+    let on_gpu = !chronomap::describe_device(&device)
+        .to_lowercase()
+        .contains("cpu")
+        && !chronomap::describe_device(&device)
+            .to_lowercase()
+            .contains("flex");
+    let preset_name = args
+        .preset
+        .clone()
+        .unwrap_or_else(|| if on_gpu { "paper" } else { "cpu" }.into());
+    let preset = Preset::by_name(&preset_name)
+        .with_context(|| format!("unknown preset {preset_name:?} (quick, cpu, paper)"))?;
+    eprintln!(
+        "device: {}; preset: {}",
+        chronomap::describe_device(&device),
+        preset.name
+    );
+
+    let mut series = SceneSeries::open_path(&args.data)?;
+    series.set_use_ground_truth(args.ground_truth);
+    let _ = series.load_into_memory(2 << 30)?;
+    let series = Arc::new(series);
+    let k = match args.classes {
+        Some(k) => k,
+        None if !series.classes().is_empty() => series.classes().len(),
+        None => anyhow::bail!(
+            "{} declares no classes: pass --classes N (or add \"classes\" to the manifest)",
+            args.data.display()
+        ),
+    };
+    let mut model = preset.model(series.bands().len(), k);
+    if let Some(v) = args.base_filters {
+        model.base_filters = v;
+    }
+    if let Some(v) = args.depth {
+        model.depth = v;
+    }
+    if let Some(v) = args.hidden {
+        model.hidden_channels = v;
+    }
+    let patch = args.patch.unwrap_or(preset.patch_size);
+    let batch = args.batch.unwrap_or(preset.batch_size);
+    let lr = args.lr.unwrap_or(preset.lr);
+    let mut config = match args.schedule.as_str() {
+        "staged" => TrainConfig::staged(
+            model,
+            args.unet_epochs
+                .or(args.epochs)
+                .unwrap_or(preset.unet_epochs),
+            args.temporal_epochs
+                .or(args.epochs)
+                .unwrap_or(preset.temporal_epochs),
+            args.joint_epochs
+                .or(args.epochs)
+                .unwrap_or(preset.joint_epochs),
+            lr,
+        ),
+        "joint" | "end-to-end" => TrainConfig::end_to_end(
+            model,
+            args.epochs
+                .unwrap_or(preset.unet_epochs + preset.temporal_epochs + preset.joint_epochs),
+            lr,
+        ),
+        other => anyhow::bail!("unknown --schedule {other:?} (staged or joint)"),
+    };
+    if config.stages.len() == 3 {
+        if let Some(v) = args.temporal_lr {
+            config.stages[1].lr = v;
+        }
+        if let Some(v) = args.joint_lr {
+            config.stages[2].lr = v;
+        }
+    }
+    config.optimizer.kind = match args.optimizer.as_str() {
+        "adam" => OptimizerKind::Adam,
+        "adamw" => OptimizerKind::AdamW,
+        other => anyhow::bail!("unknown --optimizer {other:?} (adam or adamw)"),
+    };
+    config.optimizer.weight_decay = args.weight_decay;
+    config.loss.aux_weight = args.aux_weight;
+    config.patch_size = patch;
+    config.batch_size = batch;
+    config.seed = args.seed;
+
+    let max_len = series
+        .sequences_by_year()
+        .iter()
+        .map(Vec::len)
+        .min()
+        .unwrap_or(1);
+    let mut plan = DataPlan::new(patch, batch);
+    plan.windows_per_epoch = args.windows_per_epoch.unwrap_or(preset.windows_per_epoch);
+    plan.sequence_length = Some(args.seq_len.unwrap_or(preset.sequence_length.min(max_len)));
+    plan.validation_fraction = args.val_fraction;
+    plan.seed = args.seed;
+    config.dates = plan.sequence_length.unwrap_or(1);
+    let stats = match &args.stats {
+        Some(p) => Some(NormStats::load(p)?),
+        None => None,
+    };
+    eprintln!("preparing patches from {} ...", args.data.display());
+    let data = prepare_data(series, &plan, stats)?;
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("creating {}", args.out.display()))?;
+    data.stats.save(args.out.join("normalization.json"))?;
+    config.loss.class_weights = match args.class_weights.trim() {
+        "auto" => data
+            .class_frequencies
+            .as_ref()
+            .map(|f| balanced_class_weights(f, 0.5)),
+        "none" | "" => None,
+        list => Some(
+            list.split(',')
+                .map(|v| v.trim().parse::<f32>())
+                .collect::<Result<Vec<_>, _>>()
+                .with_context(|| format!("--class-weights {list:?}: expected numbers"))?,
+        ),
+    };
+    if let Some(w) = &config.loss.class_weights {
+        eprintln!("class weights: {w:?}");
+    }
+    let card = model_card(&data, &config);
+    let mode = if args.resume {
+        StartMode::Resume
+    } else if args.overwrite {
+        StartMode::Overwrite
+    } else {
+        StartMode::New
+    };
+    let mut trainer = Trainer::new(config, &args.out, card)
+        .with_interrupt(Interrupt::on_ctrl_c())
+        .with_progress(true);
+    let valid = data
+        .valid
+        .as_ref()
+        .map(|v| v as &dyn chronomap::train::BatchSource);
+    match trainer.fit(&data.train, valid, &device, mode)? {
+        TrainOutcome::Finished(s) => {
+            eprintln!(
+                "done: {} iterations; best model {} (validation score {})",
+                s.iterations,
+                s.best_dir.display(),
+                s.best
+                    .map(|(v, e)| format!("{v:.4} at epoch {e}"))
+                    .unwrap_or_else(|| "-".into())
+            );
+            eprintln!("metrics: {}", args.out.join("metrics.csv").display());
+            Ok(())
+        }
+        TrainOutcome::Interrupted {
+            checkpoint,
+            iterations,
+        } => {
+            eprintln!(
+                "stopped after {iterations} iterations; checkpoint {}\nresume with the same command plus --resume",
+                checkpoint.display()
+            );
+            std::process::exit(130);
+        }
+    }
 }

@@ -1,10 +1,128 @@
-//! `chronomap update` (being built; see the issue tracker).
+//! `chronomap update`: fold new acquisitions into a stored ConvLSTM state and map them.
+
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use chronomap::data::{DateEntry, Manifest, MaskEntry, SceneSeries};
+use chronomap::train::{PredictConfig, ProbabilityMaps, SceneState, load_model_dir, update_scene};
+
+use crate::predict::{quicklooks, window_bar};
 
 /// Options of `chronomap update`.
 #[derive(clap::Args, Debug)]
-pub struct Args {}
+pub struct Args {
+    /// The model that made the state (a model folder or a training run folder).
+    #[arg(long)]
+    pub model: PathBuf,
+    /// The state folder written by `chronomap predict --state-out` (updated in place, safely).
+    #[arg(long)]
+    pub state: PathBuf,
+    /// A series (manifest or folder): its dates after the state's last date are folded in,
+    /// in order.
+    #[arg(long, conflicts_with = "image")]
+    pub data: Option<PathBuf>,
+    /// One new acquisition (multi-band GeoTIFF with the model's bands, same grid).
+    #[arg(long, requires = "date")]
+    pub image: Option<PathBuf>,
+    /// Date of `--image` (YYYY-MM-DD).
+    #[arg(long)]
+    pub date: Option<String>,
+    /// Cloud mask of `--image` (non-zero = masked).
+    #[arg(long)]
+    pub mask: Option<PathBuf>,
+    /// Nodata value of `--image` (default: the file's own).
+    #[arg(long)]
+    pub nodata: Option<f64>,
+    /// Output folder for the new maps.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Do not write the per-date map of the new date(s).
+    #[arg(long)]
+    pub no_date_maps: bool,
+    /// Do not write probability GeoTIFFs.
+    #[arg(long)]
+    pub no_probs: bool,
+    /// Do not write PNG quicklooks.
+    #[arg(long)]
+    pub no_png: bool,
+    /// Backend: auto, flex (CPU), wgpu, vulkan, cuda, ...
+    #[arg(long, default_value = "auto")]
+    pub device: String,
+}
 
 /// Runs `chronomap update`.
-pub fn run(_args: Args) -> anyhow::Result<()> {
-    anyhow::bail!("`chronomap update` is not available in this build yet")
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let device = chronomap::device_from_name(&args.device)?;
+    let (model, card) = load_model_dir(&args.model, &device)
+        .with_context(|| format!("loading the model from {}", args.model.display()))?;
+    let series = match (&args.data, &args.image) {
+        (Some(d), _) => SceneSeries::open_path(d)?,
+        (None, Some(img)) => {
+            let date = args.date.clone().context("--image needs --date")?;
+            let manifest = Manifest {
+                version: chronomap::data::MANIFEST_VERSION,
+                bands: card.bands.clone(),
+                nodata: args.nodata,
+                classes: card.classes.clone(),
+                dates: vec![DateEntry {
+                    date,
+                    image: Some(img.clone()),
+                    bands: None,
+                    mask: args.mask.clone().map(MaskEntry::Path),
+                    labels: None,
+                    add_offset: None,
+                    meta: None,
+                }],
+                labels: Vec::new(),
+                ground_truth: Vec::new(),
+                meta: None,
+            };
+            let base = std::env::current_dir()?;
+            SceneSeries::from_manifest(manifest, &base, img)?
+        }
+        (None, None) => anyhow::bail!(
+            "give the new acquisitions with --data MANIFEST or --image FILE --date DATE"
+        ),
+    };
+    let before = SceneState::open(&args.state)?.meta().dates.clone();
+    let state_window = SceneState::open(&args.state)?.meta().window;
+    let config = PredictConfig {
+        window: state_window,
+        overlap: 0,
+        batch_windows: 1,
+        date_maps: !args.no_date_maps,
+        probabilities: if args.no_probs {
+            ProbabilityMaps::None
+        } else {
+            ProbabilityMaps::Last
+        },
+        map_dates: None,
+    };
+    let pb = window_bar("update");
+    let (files, state) = update_scene(
+        &model,
+        &card,
+        &series,
+        &args.state,
+        None,
+        &args.out,
+        &config,
+        &device,
+        &pb,
+    )?;
+    pb.finish_and_clear();
+    if !args.no_png {
+        quicklooks(&files, &card, &series, &args.out)?;
+    }
+    for f in &files {
+        println!("{} {:<5} {}", f.date, f.kind, f.classes.display());
+    }
+    println!(
+        "state {}: {} dates (was {}), last {}",
+        args.state.display(),
+        state.meta().dates.len(),
+        before.len(),
+        state.meta().dates.last().map(String::as_str).unwrap_or("-")
+    );
+    Ok(())
 }
