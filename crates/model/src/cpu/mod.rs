@@ -87,6 +87,9 @@ pub(crate) fn with_fast_path<T>(enabled: bool, f: impl FnOnce() -> T) -> T {
     r
 }
 
+// The tensor-level operations below are `pub` (hidden) for `benches/kernels.rs` only: they
+// work on grid tensors of the fast path and are not a stable API.
+
 /// Whether `x` can take the fast path: an `f32` tensor on a Flex device (autodiff or not) while
 /// the path is enabled.
 pub(crate) fn is_fast<const D: usize>(x: &Tensor<D>) -> bool {
@@ -96,18 +99,15 @@ pub(crate) fn is_fast<const D: usize>(x: &Tensor<D>) -> bool {
 }
 
 /// `[n, c, h, w]` to a grid `[n, h + 2, w + 2, c]`.
-pub(crate) fn to_grid(x: Tensor<4>) -> Tensor<4> {
+#[doc(hidden)]
+pub fn to_grid(x: Tensor<4>) -> Tensor<4> {
     Tensor::from_dispatch(<Dispatch as CpuFastOps>::fast_to_grid(x.into_dispatch()))
 }
 
 /// 3x3 convolution (padding 1) of a grid, weights `[c_out, c_in, 3, 3]`, optional bias, optional
 /// ReLU; returns a grid.
-pub(crate) fn conv3x3(
-    x: Tensor<4>,
-    weight: Tensor<4>,
-    bias: Option<Tensor<1>>,
-    relu: bool,
-) -> Tensor<4> {
+#[doc(hidden)]
+pub fn conv3x3(x: Tensor<4>, weight: Tensor<4>, bias: Option<Tensor<1>>, relu: bool) -> Tensor<4> {
     let bias = bias.unwrap_or_else(|| Tensor::zeros([weight.dims()[0]], &weight.device()));
     Tensor::from_dispatch(<Dispatch as CpuFastOps>::fast_conv3x3(
         x.into_dispatch(),
@@ -118,7 +118,8 @@ pub(crate) fn conv3x3(
 }
 
 /// [`conv3x3`] of `cat[a, b]` along channels (not materialized).
-pub(crate) fn conv3x3_cat(
+#[doc(hidden)]
+pub fn conv3x3_cat(
     a: Tensor<4>,
     b: Tensor<4>,
     weight: Tensor<4>,
@@ -135,9 +136,41 @@ pub(crate) fn conv3x3_cat(
     ))
 }
 
+/// Inference convolution with batch normalization folded in: 3x3 convolution of `x` (or
+/// `cat[x, skip]`) with the weights of output channel `o` multiplied by `scale[o]`, bias `shift`,
+/// then ReLU; returns a grid.
+#[doc(hidden)]
+pub fn conv3x3_folded(
+    x: Tensor<4>,
+    skip: Option<Tensor<4>>,
+    weight: Tensor<4>,
+    scale: Tensor<1>,
+    shift: Tensor<1>,
+) -> Tensor<4> {
+    let out = match skip {
+        None => <Dispatch as CpuFastOps>::fast_conv3x3_scaled(
+            x.into_dispatch(),
+            weight.into_dispatch(),
+            scale.into_dispatch(),
+            shift.into_dispatch(),
+            true,
+        ),
+        Some(s) => <Dispatch as CpuFastOps>::fast_conv3x3_cat_scaled(
+            x.into_dispatch(),
+            s.into_dispatch(),
+            weight.into_dispatch(),
+            scale.into_dispatch(),
+            shift.into_dispatch(),
+            true,
+        ),
+    };
+    Tensor::from_dispatch(out)
+}
+
 /// `relu(batch_norm(y))` with batch statistics on a grid; returns the output grid, the batch
 /// mean and the biased batch variance (both `[c]`, without gradient).
-pub(crate) fn bn_relu_train(
+#[doc(hidden)]
+pub fn bn_relu_train(
     y: Tensor<4>,
     gamma: Tensor<1>,
     beta: Tensor<1>,
@@ -157,12 +190,14 @@ pub(crate) fn bn_relu_train(
 }
 
 /// 2x2 max pooling (stride 2) of a grid.
-pub(crate) fn max_pool2(x: Tensor<4>) -> Tensor<4> {
+#[doc(hidden)]
+pub fn max_pool2(x: Tensor<4>) -> Tensor<4> {
     Tensor::from_dispatch(<Dispatch as CpuFastOps>::fast_max_pool2(x.into_dispatch()))
 }
 
 /// 2x2 transposed convolution (stride 2) of a grid, weights `[c_in, c_out, 2, 2]`, bias.
-pub(crate) fn conv_t2(x: Tensor<4>, weight: Tensor<4>, bias: Option<Tensor<1>>) -> Tensor<4> {
+#[doc(hidden)]
+pub fn conv_t2(x: Tensor<4>, weight: Tensor<4>, bias: Option<Tensor<1>>) -> Tensor<4> {
     let bias = bias.unwrap_or_else(|| Tensor::zeros([weight.dims()[1]], &weight.device()));
     Tensor::from_dispatch(<Dispatch as CpuFastOps>::fast_conv_t2(
         x.into_dispatch(),
@@ -173,7 +208,8 @@ pub(crate) fn conv_t2(x: Tensor<4>, weight: Tensor<4>, bias: Option<Tensor<1>>) 
 
 /// 1x1 convolution of a grid with weights `[k, c, 1, 1]` and optional bias; returns
 /// `[n, k, h, w]`.
-pub(crate) fn head(x: Tensor<4>, weight: Tensor<4>, bias: Option<Tensor<1>>) -> Tensor<4> {
+#[doc(hidden)]
+pub fn head(x: Tensor<4>, weight: Tensor<4>, bias: Option<Tensor<1>>) -> Tensor<4> {
     let bias = bias.unwrap_or_else(|| Tensor::zeros([weight.dims()[0]], &weight.device()));
     Tensor::from_dispatch(<Dispatch as CpuFastOps>::fast_head(
         x.into_dispatch(),
@@ -183,19 +219,22 @@ pub(crate) fn head(x: Tensor<4>, weight: Tensor<4>, bias: Option<Tensor<1>>) -> 
 }
 
 /// A grid `[n, h + 2, w + 2, c]` back to `[n, c, h, w]`.
-pub(crate) fn from_grid(x: Tensor<4>) -> Tensor<4> {
+#[doc(hidden)]
+pub fn from_grid(x: Tensor<4>) -> Tensor<4> {
     Tensor::from_dispatch(<Dispatch as CpuFastOps>::fast_from_grid(x.into_dispatch()))
 }
 
 /// Softmax over axis 1 of `[n, k, h, w]`, as a grid `[n, h + 2, w + 2, k]`.
-pub(crate) fn softmax_to_grid(x: Tensor<4>) -> Tensor<4> {
+#[doc(hidden)]
+pub fn softmax_to_grid(x: Tensor<4>) -> Tensor<4> {
     Tensor::from_dispatch(<Dispatch as CpuFastOps>::fast_softmax_to_grid(
         x.into_dispatch(),
     ))
 }
 
 /// ConvLSTM state update on grids: `(gates, c) -> (h', c')`, gates in the order i, f, o, g.
-pub(crate) fn lstm_update(gates: Tensor<4>, cell: Tensor<4>) -> (Tensor<4>, Tensor<4>) {
+#[doc(hidden)]
+pub fn lstm_update(gates: Tensor<4>, cell: Tensor<4>) -> (Tensor<4>, Tensor<4>) {
     let c = Tensor::<4>::from_dispatch(<Dispatch as CpuFastOps>::fast_lstm_cell(
         gates.clone().into_dispatch(),
         cell.into_dispatch(),

@@ -16,7 +16,10 @@ use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::flex::FlexTensor;
-use burn::backend::{AutodiffBackend, Backend, Flex, backend_extension, tensor::FloatTensor};
+use burn::backend::{
+    AutodiffBackend, Backend, Flex, TensorMetadata, backend_extension, tensor::FloatTensor,
+};
+use burn::tensor::Shape;
 
 use super::kernels::conv3x3::{self, Epilogue};
 use super::kernels::grid::{Dims, Grid};
@@ -46,6 +49,27 @@ pub trait CpuFastOps: Backend {
         b: FloatTensor<Self>,
         weight: FloatTensor<Self>,
         bias: FloatTensor<Self>,
+        relu: bool,
+    ) -> FloatTensor<Self>;
+
+    /// [`CpuFastOps::fast_conv3x3`] with output channel `o` of the weights multiplied by
+    /// `scale[o]` and `shift` as the bias: inference with batch normalization folded in (the
+    /// product is taken while the weights are packed).
+    fn fast_conv3x3_scaled(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        scale: FloatTensor<Self>,
+        shift: FloatTensor<Self>,
+        relu: bool,
+    ) -> FloatTensor<Self>;
+
+    /// [`CpuFastOps::fast_conv3x3_scaled`] of the concatenation `cat[a, b]`.
+    fn fast_conv3x3_cat_scaled(
+        a: FloatTensor<Self>,
+        b: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        scale: FloatTensor<Self>,
+        shift: FloatTensor<Self>,
         relu: bool,
     ) -> FloatTensor<Self>;
 
@@ -178,6 +202,27 @@ impl CpuFastOps for Flex {
         flex_from_buf(y, &grid_shape(d, c_out))
     }
 
+    fn fast_conv3x3_scaled(
+        x: FlexTensor,
+        weight: FlexTensor,
+        scale: FlexTensor,
+        shift: FlexTensor,
+        relu: bool,
+    ) -> FlexTensor {
+        scaled_conv(&[x], &weight, &scale, &shift, relu)
+    }
+
+    fn fast_conv3x3_cat_scaled(
+        a: FlexTensor,
+        b: FlexTensor,
+        weight: FlexTensor,
+        scale: FlexTensor,
+        shift: FlexTensor,
+        relu: bool,
+    ) -> FlexTensor {
+        scaled_conv(&[a, b], &weight, &scale, &shift, relu)
+    }
+
     fn fast_bn_relu_train(
         y: FlexTensor,
         gamma: FlexTensor,
@@ -268,6 +313,42 @@ impl CpuFastOps for Flex {
     }
 }
 
+/// Forward 3x3 convolution of the concatenation of `inputs` with per-output-channel scaled
+/// weights and bias `shift`.
+fn scaled_conv(
+    inputs: &[FlexTensor],
+    weight: &FlexTensor,
+    scale: &FlexTensor,
+    shift: &FlexTensor,
+    relu: bool,
+) -> FlexTensor {
+    let (d, _) = grid_dims(&inputs[0]);
+    let vals: Vec<_> = inputs.iter().map(values).collect();
+    let srcs: Vec<Grid<'_>> = inputs
+        .iter()
+        .zip(&vals)
+        .map(|(t, v)| {
+            let (dt, c) = grid_dims(t);
+            assert_eq!(
+                dt, d,
+                "conv3x3 of a concatenation: inputs of different sizes"
+            );
+            Grid::new(v, c, d)
+        })
+        .collect();
+    let [c_out, wc, _, _] = dims::<4>(weight);
+    let c_in: usize = srcs.iter().map(|s| s.channels).sum();
+    assert_eq!(
+        wc, c_in,
+        "conv3x3: weight expects {wc} input channels, inputs have {c_in}"
+    );
+    let (wv, sv, bv) = (values(weight), values(scale), values(shift));
+    let y = timed("conv3x3", || {
+        conv3x3::forward_scaled(&srcs, &wv, Some(&sv), c_out, d, epilogue(&bv, relu))
+    });
+    flex_from_buf(y, &grid_shape(d, c_out))
+}
+
 /// Geometry and hidden channels of a (gates, state) pair of grids.
 fn lstm_dims(gates: &FlexTensor, cell: &FlexTensor) -> (Dims, usize) {
     let (d, g) = grid_dims(gates);
@@ -308,6 +389,13 @@ fn relu_mask(g: &FlexTensor, out: &FlexTensor) -> FlexTensor {
 
 // ---------------------------------------------------------------------------------------------
 // Autodiff<Flex>: forward through the kernels above, backward by hand.
+
+/// `weight * scale[o]` per output channel with backend operations (differentiable).
+fn scale_weight<B: Backend>(weight: FloatTensor<B>, scale: FloatTensor<B>) -> FloatTensor<B> {
+    let c_out = weight.shape()[0];
+    let scale = B::float_reshape(scale, Shape::new([c_out, 1, 1, 1]));
+    B::float_mul(weight, scale)
+}
 
 /// State of a 3x3 convolution node: inputs, weights, output (for the ReLU mask), ReLU flag.
 type ConvState = (Vec<FlexTensor>, FlexTensor, Option<FlexTensor>);
@@ -446,6 +534,30 @@ impl<C: CheckpointStrategy> CpuFastOps for Autodiff<Flex, C> {
             }
             OpsKind::UnTracked(prep) => prep.finish(out),
         }
+    }
+
+    fn fast_conv3x3_scaled(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        scale: FloatTensor<Self>,
+        shift: FloatTensor<Self>,
+        relu: bool,
+    ) -> FloatTensor<Self> {
+        // Differentiable fold (e.g. a frozen batch norm on an autodiff device).
+        let weight = scale_weight::<Self>(weight, scale);
+        Self::fast_conv3x3(x, weight, shift, relu)
+    }
+
+    fn fast_conv3x3_cat_scaled(
+        a: FloatTensor<Self>,
+        b: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        scale: FloatTensor<Self>,
+        shift: FloatTensor<Self>,
+        relu: bool,
+    ) -> FloatTensor<Self> {
+        let weight = scale_weight::<Self>(weight, scale);
+        Self::fast_conv3x3_cat(a, b, weight, shift, relu)
     }
 
     fn fast_bn_relu_train(

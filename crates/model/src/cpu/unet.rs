@@ -74,7 +74,6 @@ fn conv_bn_relu(x: Tensor<4>, skip: Option<Tensor<4>>, conv: &Conv2d, bn: &Batch
         bn.update_running_stats(mean, var, n * (hp - 2) * (wp - 2));
         z
     } else {
-        let c_out = weight.dims()[0];
         let scale = bn.gamma.val().div(
             bn.running_var
                 .value()
@@ -88,11 +87,7 @@ fn conv_bn_relu(x: Tensor<4>, skip: Option<Tensor<4>>, conv: &Conv2d, bn: &Batch
             None => mean.mul(scale.clone()).neg(),
         }
         .add(bn.beta.val());
-        let weight = weight.mul(scale.reshape([c_out, 1, 1, 1]));
-        match skip {
-            None => super::conv3x3(x, weight, Some(shift), true),
-            Some(s) => super::conv3x3_cat(x, s, weight, Some(shift), true),
-        }
+        super::conv3x3_folded(x, skip, weight, scale, shift)
     }
 }
 

@@ -18,7 +18,7 @@ use super::pool::{self, Buf};
 
 /// Image rows per task.
 fn band_rows(d: Dims) -> usize {
-    (d.n * d.h / (4 * threads())).clamp(1, d.h)
+    super::conv3x3::even_rows(d.h, d.n * d.h / (4 * threads()))
 }
 
 /// Calls `f(image, first_row, rows)` for every band, in parallel, and folds the `[f64]` results

@@ -35,20 +35,26 @@ pub(crate) struct Packed {
 
 impl Packed {
     /// Packs the `depth x cols` matrix `f(row, col)`, padding columns to a multiple of 16 with 0.
-    pub(crate) fn from_fn(depth: usize, cols: usize, f: impl Fn(usize, usize) -> f32) -> Self {
+    pub(crate) fn from_fn(
+        depth: usize,
+        cols: usize,
+        f: impl Fn(usize, usize) -> f32 + Sync,
+    ) -> Self {
         let nb = cols.div_ceil(NR);
         let mut blocks = vec![Block16::default(); nb * depth];
-        for b in 0..nb {
-            for k in 0..depth {
-                let blk = &mut blocks[b * depth + k].0;
-                for (j, v) in blk.iter_mut().enumerate() {
-                    let c = b * NR + j;
-                    if c < cols {
-                        *v = f(k, c);
+        blocks
+            .par_chunks_mut(depth.max(1))
+            .enumerate()
+            .for_each(|(b, col_block)| {
+                for (k, blk) in col_block.iter_mut().enumerate() {
+                    for (j, v) in blk.0.iter_mut().enumerate() {
+                        let c = b * NR + j;
+                        if c < cols {
+                            *v = f(k, c);
+                        }
                     }
                 }
-            }
-        }
+            });
         Self {
             blocks,
             depth,
@@ -95,7 +101,7 @@ impl Plan {
     pub(crate) fn new(
         c_ins: &[usize],
         cols: usize,
-        f: impl Fn(usize, usize, usize) -> f32,
+        f: impl Fn(usize, usize, usize) -> f32 + Sync,
     ) -> Self {
         let mut segments = Vec::new();
         let mut rows = Vec::new(); // (tap, global channel) of each packed row
@@ -142,14 +148,26 @@ impl Plan {
         }
     }
 
-    /// Forward weights: PyTorch layout `[c_out, c_in, 3, 3]`.
+    /// Forward weights: PyTorch layout `[c_out, c_in, 3, 3]`, with output channel `o` multiplied
+    /// by `scale[o]` when a scale is given (batch normalization folded into the convolution).
     ///
     /// # Panics
-    /// If `w` has the wrong size.
-    pub(crate) fn forward(w: &[f32], c_ins: &[usize], c_out: usize) -> Self {
+    /// If `w` or `scale` has the wrong size.
+    pub(crate) fn forward_scaled(
+        w: &[f32],
+        c_ins: &[usize],
+        c_out: usize,
+        scale: Option<&[f32]>,
+    ) -> Self {
         let c_in: usize = c_ins.iter().sum();
         assert_eq!(w.len(), c_out * c_in * 9, "conv3x3 weight size");
-        Self::new(c_ins, c_out, |tap, c, o| w[(o * c_in + c) * 9 + tap])
+        match scale {
+            None => Self::new(c_ins, c_out, |tap, c, o| w[(o * c_in + c) * 9 + tap]),
+            Some(s) => {
+                assert_eq!(s.len(), c_out, "conv3x3 scale size");
+                Self::new(c_ins, c_out, |tap, c, o| w[(o * c_in + c) * 9 + tap] * s[o])
+            }
+        }
     }
 
     /// Input-gradient weights for a forward convolution with PyTorch weights `[c_out, c_in, 3, 3]`:
@@ -255,7 +273,14 @@ fn band_rows(d: Dims, seg_channels: usize) -> usize {
     let row_bytes = d.wp() * seg_channels * 4;
     let by_cache = (256 * 1024 / row_bytes.max(1)).saturating_sub(2).max(1);
     let by_balance = (d.n * d.h / (4 * threads())).max(1);
-    by_cache.min(by_balance).min(d.h)
+    even_rows(d.h, by_cache.min(by_balance))
+}
+
+/// The band height closest to `at_most` rows that splits `h` rows into equal bands (the last
+/// band is never much shorter than the others, which would leave a thread idle at the end).
+pub(crate) fn even_rows(h: usize, at_most: usize) -> usize {
+    let bands = h.div_ceil(at_most.clamp(1, h.max(1)));
+    h.div_ceil(bands.max(1)).max(1)
 }
 
 /// Runs `tap_gemm::<M>` for one block of `m` pixels.
@@ -390,8 +415,21 @@ pub(crate) fn forward(
     d: Dims,
     epi: Epilogue<'_>,
 ) -> Buf {
+    forward_scaled(srcs, w, None, c_out, d, epi)
+}
+
+/// [`forward`] with the weights of output channel `o` multiplied by `scale[o]` while they are
+/// packed (inference with batch normalization folded in, at no extra pass over the weights).
+pub(crate) fn forward_scaled(
+    srcs: &[Grid<'_>],
+    w: &[f32],
+    scale: Option<&[f32]>,
+    c_out: usize,
+    d: Dims,
+    epi: Epilogue<'_>,
+) -> Buf {
     let c_ins: Vec<usize> = srcs.iter().map(|s| s.channels).collect();
-    let plan = Plan::forward(w, &c_ins, c_out);
+    let plan = Plan::forward_scaled(w, &c_ins, c_out, scale);
     let mut out = pool::take(d.grid() * c_out);
     conv3x3(srcs, &plan, d, epi, &[GridMut::new(&mut out, c_out, d)]);
     out
@@ -450,11 +488,117 @@ pub(crate) unsafe fn reduce_block(
 }
 
 /// Grid positions per reduction chunk of the weight gradient.
-const GRAD_CHUNK: usize = 128;
+const GRAD_CHUNK: usize = 256;
 
-/// Rows of 16-column blocks kept contiguous for a reduction chunk (see [`weight_grad`]).
-struct PackedChunk {
-    blocks: Vec<Block16>,
+/// Adds `b` into `a` element-wise.
+fn add_into(a: &mut [f32], b: &[f32]) {
+    for (x, y) in a.iter_mut().zip(b) {
+        *x += y;
+    }
+}
+
+/// Gradients up to this size (bytes) are summed per task over a share of the positions;
+/// larger ones are split by rows between tasks.
+const SMALL_GRAD_BYTES: usize = 256 * 1024;
+
+/// The operands of one weight gradient (see [`weight_grad`]).
+struct GradJob<'a> {
+    srcs: &'a [Grid<'a>],
+    dy: &'a [f32],
+    c_out: usize,
+    wp: usize,
+    /// Copy the input values of a chunk contiguously (pixel stride of 1 KiB or more).
+    pack_a: bool,
+    /// Copy the dy values of a chunk contiguously.
+    pack_b: bool,
+}
+
+impl GradJob<'_> {
+    /// Adds the contributions of positions `q_start..q_end` to the gradient rows of `tiles`
+    /// (`(input, kernel row, first value, rows, first gradient row of the input)`) in `out`
+    /// (`[9 c_in, c_out]`).
+    fn run(
+        &self,
+        tiles: &[(usize, usize, usize, usize, usize)],
+        q_start: usize,
+        q_end: usize,
+        out: SendPtr,
+    ) {
+        let (c_out, wp) = (self.c_out, self.wp);
+        let nblocks = c_out.div_ceil(NR);
+        let mut bpack =
+            vec![Block16::default(); if self.pack_b { GRAD_CHUNK * nblocks } else { 0 }];
+        let mut apack = vec![0f32; if self.pack_a { GRAD_CHUNK * MR } else { 0 }];
+        let mut q0 = q_start;
+        while q0 < q_end {
+            let len = GRAD_CHUNK.min(q_end - q0);
+            if self.pack_b {
+                for b in 0..nblocks {
+                    let c0 = b * NR;
+                    let nb = NR.min(c_out - c0);
+                    let panel = &mut bpack[b * GRAD_CHUNK..(b + 1) * GRAD_CHUNK];
+                    for (q, blk) in panel.iter_mut().enumerate().take(len) {
+                        let src = (q0 + q) * c_out + c0;
+                        if nb == NR {
+                            blk.0 = self.dy[src..src + NR].try_into().expect("16 values");
+                        } else {
+                            blk.0[..nb].copy_from_slice(&self.dy[src..src + nb]);
+                        }
+                    }
+                }
+            }
+            for &(s, kh, k, m, row_base) in tiles {
+                let src = self.srcs[s];
+                let c = src.channels;
+                // Value k of kernel row kh's run, for position q, is at grid index
+                // (q + (kh - 1) * wp - 1) * c + k.
+                let a_off = ((q0 + kh * wp) - wp - 1) * c + k;
+                let (a_ptr, sa) = if self.pack_a && c >= 256 {
+                    if m == MR {
+                        for (q, dst) in apack.chunks_exact_mut(MR).enumerate().take(len) {
+                            let from = a_off + q * c;
+                            let v: [f32; MR] =
+                                src.data[from..from + MR].try_into().expect("6 values");
+                            dst.copy_from_slice(&v);
+                        }
+                    } else {
+                        for (q, dst) in apack.chunks_exact_mut(m).enumerate().take(len) {
+                            let from = a_off + q * c;
+                            dst.copy_from_slice(&src.data[from..from + m]);
+                        }
+                    }
+                    (apack.as_ptr(), m as isize)
+                } else {
+                    (src.data[a_off..].as_ptr(), c as isize)
+                };
+                for b in 0..nblocks {
+                    let c0 = b * NR;
+                    let (b_ptr, sb) = if self.pack_b {
+                        (bpack[b * GRAD_CHUNK..].as_ptr() as *const f32, NR as isize)
+                    } else {
+                        (self.dy[q0 * c_out + c0..].as_ptr(), c_out as isize)
+                    };
+                    // SAFETY: a reads positions q0 + (kh-1)*wp - 1 .. + len + 2 of input s,
+                    // inside the grid; b reads dy rows q0..q0 + len; the caller owns gradient
+                    // rows row_base + kh*3c + k .. + m of `out`.
+                    unsafe {
+                        reduce_block(
+                            m,
+                            a_ptr,
+                            sa,
+                            b_ptr,
+                            sb,
+                            NR.min(c_out - c0),
+                            len,
+                            out.add((row_base + kh * 3 * c + k) * c_out + c0),
+                            c_out,
+                        );
+                    }
+                }
+            }
+            q0 += len;
+        }
+    }
 }
 
 /// Weight gradient of [`forward`]: `dy` is the output-gradient grid, `srcs` the forward inputs;
@@ -495,118 +639,74 @@ pub(crate) fn weight_grad(srcs: &[Grid<'_>], dy: &[f32], c_out: usize, d: Dims) 
     }
     // Packed rows: input s, kh, k (= kw * c + channel) at base_s + kh * 3c + k.
     let depth = 9 * c_in;
-    let mut packed = pool::take_zeroed(depth * c_out);
-    let per_task = tiles.len().div_ceil(2 * threads()).max(1);
-    let nblocks = c_out.div_ceil(NR);
-    let out = SendPtr(packed.as_mut_ptr());
-    let pack_b = true;
-    let pack_a = srcs.iter().any(|s| s.channels >= 256);
-    tiles.par_chunks(per_task).for_each(|group| {
-        let mut bpack = PackedChunk {
-            blocks: if pack_b {
-                vec![Block16::default(); GRAD_CHUNK * nblocks]
-            } else {
-                Vec::new()
-            },
-        };
-        let mut apack = vec![0f32; if pack_a { GRAD_CHUNK * MR } else { 0 }];
-        let mut q0 = q_start;
-        while q0 < q_end {
-            let len = GRAD_CHUNK.min(q_end - q0);
-            if pack_b {
-                for b in 0..nblocks {
-                    let c0 = b * NR;
-                    let nb = NR.min(c_out - c0);
-                    let panel = &mut bpack.blocks[b * GRAD_CHUNK..(b + 1) * GRAD_CHUNK];
-                    if nb == NR {
-                        for (q, blk) in panel.iter_mut().enumerate().take(len) {
-                            let src = (q0 + q) * c_out + c0;
-                            blk.0 = dy[src..src + NR].try_into().expect("16 values");
-                        }
-                    } else {
-                        for (q, blk) in panel.iter_mut().enumerate().take(len) {
-                            let src = (q0 + q) * c_out + c0;
-                            blk.0[..nb].copy_from_slice(&dy[src..src + nb]);
-                        }
-                    }
-                }
-            }
-            for &(s, kh, k, m, row_base) in group {
-                let src = srcs[s];
-                let c = src.channels;
-                // Value k of kernel row kh's run, for position q, is at grid index
-                // (q + (kh - 1) * wp - 1) * c + k.
-                let a_off = ((q0 + kh * wp) - wp - 1) * c + k;
-                let (a_ptr, sa) = if pack_a && c >= 256 {
-                    if m == MR {
-                        for (q, dst) in apack.chunks_exact_mut(MR).enumerate().take(len) {
-                            let from = a_off + q * c;
-                            let v: [f32; MR] =
-                                src.data[from..from + MR].try_into().expect("6 values");
-                            dst.copy_from_slice(&v);
-                        }
-                    } else {
-                        for (q, dst) in apack.chunks_exact_mut(m).enumerate().take(len) {
-                            let from = a_off + q * c;
-                            dst.copy_from_slice(&src.data[from..from + m]);
-                        }
-                    }
-                    (apack.as_ptr(), m as isize)
-                } else {
-                    (src.data[a_off..].as_ptr(), c as isize)
-                };
-                for b in 0..nblocks {
-                    let c0 = b * NR;
-                    let (b_ptr, sb) = if pack_b {
-                        (
-                            bpack.blocks[b * GRAD_CHUNK..].as_ptr() as *const f32,
-                            NR as isize,
-                        )
-                    } else {
-                        (dy[q0 * c_out + c0..].as_ptr(), c_out as isize)
-                    };
-                    // SAFETY: a reads positions q0 + (kh-1)*wp - 1 .. + len + 2 of input s,
-                    // inside the grid; b reads dy rows q0..q0 + len; the task owns gradient rows
-                    // row_base + kh*3c + k .. + m.
-                    unsafe {
-                        reduce_block(
-                            m,
-                            a_ptr,
-                            sa,
-                            b_ptr,
-                            sb,
-                            NR.min(c_out - c0),
-                            len,
-                            out.add((row_base + kh * 3 * c + k) * c_out + c0),
-                            c_out,
-                        );
-                    }
-                }
-            }
-            q0 += len;
-        }
-    });
-    // [input][tap][c][o] -> [o][c_global][tap]
+    let job = GradJob {
+        srcs,
+        dy,
+        c_out,
+        wp,
+        pack_a: srcs.iter().any(|s| s.channels >= 256),
+        pack_b: true,
+    };
+    let packed = if depth * c_out * 4 <= SMALL_GRAD_BYTES {
+        // Small gradient: tasks split the positions and keep private sums, so that each input
+        // and dy value is read once.
+        let tasks = 4 * threads();
+        let per = (q_end - q_start).div_ceil(tasks).div_ceil(GRAD_CHUNK) * GRAD_CHUNK;
+        let starts: Vec<usize> = (q_start..q_end).step_by(per.max(GRAD_CHUNK)).collect();
+        starts
+            .into_par_iter()
+            .map(|q0| {
+                let mut part = pool::take_zeroed(depth * c_out);
+                let out = SendPtr(part.as_mut_ptr());
+                job.run(&tiles, q0, (q0 + per).min(q_end), out);
+                part
+            })
+            .reduce_with(|mut a, b| {
+                add_into(&mut a, &b);
+                a
+            })
+            .unwrap_or_else(|| pool::take_zeroed(depth * c_out))
+    } else {
+        // Large gradient: tasks own disjoint rows of it and walk every position.
+        let mut packed = pool::take_zeroed(depth * c_out);
+        let out = SendPtr(packed.as_mut_ptr());
+        let per_task = tiles.len().div_ceil(2 * threads()).max(1);
+        tiles
+            .par_chunks(per_task)
+            .for_each(|group| job.run(group, q_start, q_end, out));
+        packed
+    };
+    // [input][tap][c][o] -> [o][c_global][tap], one global input channel per task: 16 output
+    // channels of its 9 taps are read as 9 contiguous runs, then written as 16 runs of 9.
     let mut w = pool::take(depth * c_out);
     let (w_ptr, packed_ref) = (SendPtr(w.as_mut_ptr()), &packed);
-    let mut offsets = Vec::new();
-    let mut base = 0;
+    let mut chans = Vec::with_capacity(c_in); // (row of tap 0 in packed, channels of its input)
+    let mut row_base = 0;
     for s in srcs {
-        offsets.push(base);
-        base += s.channels;
+        for ch in 0..s.channels {
+            chans.push((row_base + ch, s.channels));
+        }
+        row_base += 9 * s.channels;
     }
-    (0..c_out).into_par_iter().for_each(|o| {
-        let mut row_base = 0;
-        for (s, src) in srcs.iter().enumerate() {
-            let c = src.channels;
+    chans.par_iter().enumerate().for_each(|(cg, &(row0, c))| {
+        let mut o0 = 0;
+        while o0 < c_out {
+            let nb = NR.min(c_out - o0);
+            let mut v = [[0f32; 9]; NR];
             for tap in 0..9 {
-                for ch in 0..c {
-                    let v = packed_ref[(row_base + tap * c + ch) * c_out + o];
-                    // SAFETY: row o of the output belongs to this iteration only.
-                    unsafe { *w_ptr.add((o * c_in + offsets[s] + ch) * 9 + tap) = v };
+                let src = &packed_ref[(row0 + tap * c) * c_out + o0..][..nb];
+                for (j, &x) in src.iter().enumerate() {
+                    v[j][tap] = x;
                 }
             }
-            row_base += 9 * c;
+            for (j, taps) in v.iter().enumerate().take(nb) {
+                // SAFETY: (output channel, input channel cg) belongs to this task only.
+                unsafe {
+                    let dst = w_ptr.add(((o0 + j) * c_in + cg) * 9);
+                    core::ptr::copy_nonoverlapping(taps.as_ptr(), dst, 9);
+                }
+            }
+            o0 += nb;
         }
     });
     drop(packed);
