@@ -97,7 +97,9 @@ impl FromStr for DeviceChoice {
             "wgpu" | "gpu" => Ok(DeviceChoice::Wgpu),
             "vulkan" => Ok(DeviceChoice::Vulkan),
             "cuda" => Ok(DeviceChoice::Cuda),
-            _ => Err(DeviceError::Unknown { name: s.to_string() }),
+            _ => Err(DeviceError::Unknown {
+                name: s.to_string(),
+            }),
         }
     }
 }
@@ -233,7 +235,11 @@ fn wgpu_device(vulkan: bool) -> Result<Device, DeviceError> {
 #[cfg(not(feature = "wgpu"))]
 fn wgpu_device(vulkan: bool) -> Result<Device, DeviceError> {
     Err(DeviceError::NotCompiled {
-        choice: if vulkan { DeviceChoice::Vulkan } else { DeviceChoice::Wgpu },
+        choice: if vulkan {
+            DeviceChoice::Vulkan
+        } else {
+            DeviceChoice::Wgpu
+        },
         feature: "wgpu",
     })
 }
@@ -266,7 +272,10 @@ mod tests {
     fn names_parse_case_insensitively() {
         assert_eq!("CPU".parse::<DeviceChoice>().unwrap(), DeviceChoice::Flex);
         assert_eq!("flex".parse::<DeviceChoice>().unwrap(), DeviceChoice::Flex);
-        assert_eq!(" Vulkan ".parse::<DeviceChoice>().unwrap(), DeviceChoice::Vulkan);
+        assert_eq!(
+            " Vulkan ".parse::<DeviceChoice>().unwrap(),
+            DeviceChoice::Vulkan
+        );
         assert_eq!("".parse::<DeviceChoice>().unwrap(), DeviceChoice::Auto);
         for c in DeviceChoice::ALL {
             assert_eq!(c.name().parse::<DeviceChoice>().unwrap(), c);
@@ -277,7 +286,10 @@ mod tests {
     fn unknown_name_is_an_error_listing_the_choices() {
         let e = "tpu".parse::<DeviceChoice>().unwrap_err();
         let msg = e.to_string();
-        assert!(msg.contains("\"tpu\"") && msg.contains("flex") && msg.contains("cuda"), "{msg}");
+        assert!(
+            msg.contains("\"tpu\"") && msg.contains("flex") && msg.contains("cuda"),
+            "{msg}"
+        );
     }
 
     #[test]
@@ -290,7 +302,13 @@ mod tests {
     #[test]
     fn cuda_not_compiled_names_the_feature() {
         let e = select_device(DeviceChoice::Cuda).unwrap_err();
-        assert!(matches!(e, DeviceError::NotCompiled { feature: "cuda", .. }));
+        assert!(matches!(
+            e,
+            DeviceError::NotCompiled {
+                feature: "cuda",
+                ..
+            }
+        ));
         assert!(e.to_string().contains("--features cuda"), "{e}");
     }
 
