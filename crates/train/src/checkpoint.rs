@@ -6,6 +6,7 @@
 //! run/config.json                      the TrainConfig (a resumed run must use the same one)
 //! run/checkpoints/iter-00000420/       one consistent checkpoint (the last two are kept):
 //!     model.bpk  optim.bpk  state.json   weights, optimizer state, loop position + history
+//!     model.json  config.json            model card (normalization stats) and training config
 //! run/best/  model.bpk  model.json     the best model so far (a "model folder", see below)
 //! run/last/  model.bpk  model.json     the model after the last finished epoch
 //! run/metrics.csv  metrics.json  curves.png
@@ -200,7 +201,9 @@ pub struct CheckpointState {
 }
 
 /// Writes a checkpoint folder `run/checkpoints/iter-NNNNNNNN` atomically, then removes all but
-/// the `keep` newest checkpoints.
+/// the `keep` newest checkpoints. Besides the weights, optimizer state and loop position it
+/// holds the training configuration (`config.json`) and the model card (`model.json`, with the
+/// normalization statistics), so a checkpoint is also a model folder for `predict`.
 ///
 /// # Errors
 /// [`Error::Io`] / [`Error::Checkpoint`] naming the file that could not be written.
@@ -209,6 +212,8 @@ pub fn save_checkpoint(
     model: &SpatioTemporalNet,
     optim: &burn::optim::ModuleOptimizer,
     state: &CheckpointState,
+    card: &ModelCard,
+    config: &crate::config::TrainConfig,
     keep: usize,
 ) -> Result<PathBuf> {
     let root = run_dir.join("checkpoints");
@@ -222,10 +227,14 @@ pub fn save_checkpoint(
         fs::remove_dir_all(&tmp).map_err(|e| Error::io(&tmp, e))?;
     }
     fs::create_dir_all(&tmp).map_err(|e| Error::io(&tmp, e))?;
-    write_atomic(
-        &tmp.join(MODEL_FILE),
-        &model_bytes(model, &final_dir.join(MODEL_FILE))?,
-    )?;
+    let weights = model_bytes(model, &final_dir.join(MODEL_FILE))?;
+    let mut card = card.clone();
+    card.format = CARD_FORMAT;
+    card.model = model.config().clone();
+    card.weights_hash = fnv1a_hex(&weights);
+    write_atomic(&tmp.join(MODEL_FILE), &weights)?;
+    write_json_atomic(&tmp.join(CARD_FILE), &card)?;
+    write_json_atomic(&tmp.join("config.json"), config)?;
     let optim_bytes = optim
         .into_bytes()
         .map_err(|e| Error::checkpoint(final_dir.join(OPTIM_FILE), e))?;

@@ -207,16 +207,17 @@ impl TrainConfig {
                 ));
             }
         }
-        if let Some(w) = &self.loss.class_weights {
-            if w.len() != self.model.num_classes || w.iter().any(|v| !(*v > 0.0)) {
-                return bad(format!(
-                    "class weights must be {} positive numbers, got {w:?}",
-                    self.model.num_classes
-                ));
-            }
+        if let Some(w) = &self.loss.class_weights
+            // `is_finite() && > 0` also rejects NaN.
+            && (w.len() != self.model.num_classes || w.iter().any(|v| !(v.is_finite() && *v > 0.0)))
+        {
+            return bad(format!(
+                "class weights must be {} positive numbers, got {w:?}",
+                self.model.num_classes
+            ));
         }
         let m = self.model.size_multiple();
-        if self.patch_size == 0 || self.patch_size % m != 0 {
+        if self.patch_size == 0 || !self.patch_size.is_multiple_of(m) {
             return bad(format!(
                 "patch size {} is not a positive multiple of 2^depth = {m}",
                 self.patch_size

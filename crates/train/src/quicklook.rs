@@ -167,7 +167,7 @@ pub fn rgb_png(
     let (w, h) = (series.width(), series.height());
     let step = step_for(w, h, max_side);
     let (ow, oh) = (w.div_ceil(step), h.div_ceil(step));
-    let mut bands = vec![Vec::with_capacity(ow * oh); 3];
+    let mut bands: [Vec<f32>; 3] = std::array::from_fn(|_| Vec::with_capacity(ow * oh));
     let c = series.bands().len();
     for oy in 0..oh {
         let img = series.read_image(date, Window::new(0, oy * step, w, 1))?;
@@ -181,8 +181,8 @@ pub fn rgb_png(
         .map(|b| percentile_stretch(b, None, 2.0, 98.0))
         .collect();
     let mut out = Vec::with_capacity(ow * oh * 3);
-    for i in 0..ow * oh {
-        out.extend_from_slice(&[s[0][i], s[1][i], s[2][i]]);
+    for ((r, g), b) in s[0].iter().zip(&s[1]).zip(&s[2]) {
+        out.extend_from_slice(&[*r, *g, *b]);
     }
     write_rgb_png(png, ow, oh, &out)?;
     Ok(())

@@ -166,6 +166,9 @@ pub fn validate(
     Ok(v)
 }
 
+/// A callback told about every training step.
+type StepCallback = Box<dyn FnMut(&StepReport) + Send>;
+
 /// Trains a [`SpatioTemporalNet`] as a [`TrainConfig`] says, in a run folder.
 pub struct Trainer {
     config: TrainConfig,
@@ -173,7 +176,7 @@ pub struct Trainer {
     card: ModelCard,
     interrupt: Interrupt,
     progress: bool,
-    on_step: Option<Box<dyn FnMut(&StepReport) + Send>>,
+    on_step: Option<StepCallback>,
 }
 
 impl std::fmt::Debug for Trainer {
@@ -309,6 +312,24 @@ impl Trainer {
                         expected: config_hash,
                         found: ck.state.config_hash,
                     });
+                }
+                // The data must be the same too: bands, classes and normalization.
+                let card_path = dir.join(crate::checkpoint::CARD_FILE);
+                if let Ok(saved) = read_json::<ModelCard>(&card_path) {
+                    let same = saved.bands == self.card.bands
+                        && saved.classes == self.card.classes
+                        && saved.normalization == self.card.normalization;
+                    if !same {
+                        return Err(Error::ConfigMismatch {
+                            path: card_path,
+                            what: "data (bands, classes or normalization statistics)",
+                            expected: format!(
+                                "bands {:?}, classes {:?}",
+                                self.card.bands, self.card.classes
+                            ),
+                            found: format!("bands {:?}, classes {:?}", saved.bands, saved.classes),
+                        });
+                    }
                 }
                 let p = &ck.state.position;
                 let fresh_stage =
@@ -454,6 +475,8 @@ impl Trainer {
                         &model,
                         &optim,
                         &state,
+                        &self.card,
+                        &self.config,
                         self.config.checkpoints_kept,
                     )?;
                     if self.progress {
@@ -541,6 +564,8 @@ impl Trainer {
                     &model,
                     &optim,
                     &state,
+                    &self.card,
+                    &self.config,
                     self.config.checkpoints_kept,
                 )?);
                 if state.position.stage != si {
