@@ -2,4 +2,5 @@
 
 mod bench_cli;
 mod geo_cli;
+mod train_cli;
 mod wgpu;

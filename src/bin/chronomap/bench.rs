@@ -23,7 +23,7 @@ use serde_json::{Value, json};
 #[command(after_help = "Examples:\n  \
     chronomap bench                                  # reference workload on the best device\n  \
     chronomap bench --device cpu --threads 2 --json bench.json\n  \
-    chronomap bench --device cuda --only scene --scene 10980 --warmup 0 --scene-iters 1\n  \
+    chronomap bench --device cuda --only scene --scene 10980 --scene-iters 1\n  \
     python3 benches/pytorch/compare.py --threads 2   # side by side with PyTorch")]
 pub struct Args {
     /// Backends to time, comma-separated: auto, cpu (= flex), ndarray, wgpu, vulkan, cuda.
@@ -38,8 +38,9 @@ pub struct Args {
     /// Image side in pixels (S), also the scene window side; a multiple of 2^depth.
     #[arg(long, default_value_t = 256)]
     pub size: usize,
-    /// Scene for sliding-window inference: a side (`1024`) or `HEIGHTxWIDTH` (`10980x512`);
-    /// `0` skips it. Throughput: Mpx/s = height * width * T / 1e6 / seconds.
+    /// Scene for sliding-window inference: a side (`1024`) or `HEIGHTxWIDTH` (`256x10980`: one
+    /// row of windows across a Sentinel-2 tile, whose memory is that of the whole tile); `0`
+    /// skips it. Throughput: Mpx/s = height * width * T / 1e6 / seconds.
     #[arg(long, default_value = "1024", value_parser = parse_scene)]
     pub scene: SceneArg,
     /// Minimum overlap of neighbouring scene windows in pixels [default: size / 8, as
@@ -113,7 +114,7 @@ fn parse_scene(s: &str) -> Result<SceneArg, String> {
     let num = |v: &str| {
         v.trim()
             .parse::<usize>()
-            .map_err(|_| format!("expected a side (1024) or HEIGHTxWIDTH (10980x512), got {s:?}"))
+            .map_err(|_| format!("expected a side (1024) or HEIGHTxWIDTH (256x10980), got {s:?}"))
     };
     let dims = match s.split_once(['x', 'X']) {
         Some((h, w)) => [num(h)?, num(w)?],

@@ -1,0 +1,228 @@
+//! `chronomap train`, `predict`, `update`, `evaluate`, `change` run as a user runs them, on a
+//! tiny synthetic world.
+
+use std::path::Path;
+use std::process::Command;
+
+use chronomap::geo::{
+    GeoTiffReader, GeoTransform, RasterData, RasterSpec, SampleType, write_geotiff,
+};
+
+fn chronomap(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_chronomap"))
+        .args(args)
+        .output()
+        .expect("run chronomap")
+}
+
+fn ok(args: &[&str]) -> String {
+    let out = chronomap(args);
+    assert!(
+        out.status.success(),
+        "chronomap {args:?} failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn fails(args: &[&str]) -> String {
+    let out = chronomap(args);
+    assert!(!out.status.success(), "chronomap {args:?} should fail");
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().expect("utf-8 path")
+}
+
+#[test]
+fn train_predict_update_evaluate_change() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let d = dir.path();
+    let world = d.join("world");
+    ok(&[
+        "synth",
+        "--out",
+        s(&world),
+        "--size",
+        "64",
+        "--dates-per-year",
+        "3",
+        "--seed",
+        "5",
+    ]);
+    let manifest = world.join("manifest.json");
+    let run = d.join("run");
+    let train = [
+        "train",
+        "--data",
+        s(&manifest),
+        "--out",
+        s(&run),
+        "--preset",
+        "quick",
+        "--device",
+        "flex",
+        "--epochs",
+        "1",
+        "--patch",
+        "16",
+        "--windows-per-epoch",
+        "8",
+    ];
+    ok(&train);
+    assert!(run.join("best/model.json").is_file() && run.join("curves.png").is_file());
+    // A second run in the same folder is refused unless resumed or overwritten.
+    let err = fails(&train);
+    assert!(err.contains("--resume") && err.contains("run"), "{err}");
+
+    // Whole 2020 series at once, and 2020 minus its last date + a streaming update.
+    let all = d.join("all");
+    ok(&[
+        "predict",
+        "--model",
+        s(&run),
+        "--data",
+        s(&manifest),
+        "--out",
+        s(&all),
+        "--dates",
+        "2020",
+        "--device",
+        "flex",
+        "--window",
+        "32",
+    ]);
+    let dates: Vec<String> = std::fs::read_dir(&all)
+        .expect("maps")
+        .filter_map(|e| {
+            let n = e.ok()?.file_name().to_string_lossy().into_owned();
+            n.strip_suffix("_fused.tif").map(str::to_string)
+        })
+        .collect();
+    let mut dates = dates;
+    dates.sort();
+    assert_eq!(dates.len(), 3, "{dates:?}");
+    let head = format!("{},{}", dates[0], dates[1]);
+    let state = d.join("state");
+    ok(&[
+        "predict",
+        "--model",
+        s(&run),
+        "--data",
+        s(&manifest),
+        "--out",
+        s(&d.join("head")),
+        "--dates",
+        &head,
+        "--device",
+        "flex",
+        "--window",
+        "32",
+        "--state-out",
+        s(&state),
+        "--no-png",
+    ]);
+    let upd = d.join("upd");
+    let out = ok(&[
+        "update",
+        "--model",
+        s(&run),
+        "--state",
+        s(&state),
+        "--data",
+        s(&manifest),
+        "--out",
+        s(&upd),
+        "--device",
+        "flex",
+    ]);
+    assert!(out.contains(&dates[2]), "{out}");
+    let name = format!("{}_fused.tif", dates[2]);
+    let a = GeoTiffReader::open(all.join(&name))
+        .expect("batch map")
+        .read_all()
+        .expect("read");
+    let b = GeoTiffReader::open(upd.join(&name))
+        .expect("updated map")
+        .read_all()
+        .expect("read");
+    assert_eq!(
+        a, b,
+        "streaming update differs from the whole-series prediction"
+    );
+
+    // Evaluate the fused map against the 2020 labels.
+    let labels = world.join("labels_2020.tif");
+    let json: serde_json::Value = serde_json::from_str(&ok(&[
+        "evaluate",
+        "--pred",
+        s(&all.join(&name)),
+        "--labels",
+        s(&labels),
+        "--model",
+        s(&run),
+        "--json",
+    ]))
+    .expect("json");
+    assert!(
+        json["metrics"]["overall_accuracy"].as_f64().is_some(),
+        "{json}"
+    );
+    assert_eq!(
+        json["metrics"]["per_class"].as_array().map(Vec::len),
+        Some(5)
+    );
+
+    // A map on another grid: the error names both files.
+    let other = d.join("shifted.tif");
+    let spec = RasterSpec::new(64, 64, 1, SampleType::U8)
+        .with_geotransform(GeoTransform::north_up(0.0, 0.0, 10.0))
+        .with_epsg(32628);
+    write_geotiff(&other, &spec, RasterData::U8(&[0u8; 64 * 64])).expect("write");
+    let err = fails(&["evaluate", "--pred", s(&other), "--labels", s(&labels)]);
+    assert!(
+        err.contains("shifted.tif") && err.contains("labels_2020.tif"),
+        "{err}"
+    );
+
+    // Change map 2016 -> 2020 from the fused maps of the last dates.
+    let y16 = d.join("y16");
+    ok(&[
+        "predict",
+        "--model",
+        s(&run),
+        "--data",
+        s(&manifest),
+        "--out",
+        s(&y16),
+        "--dates",
+        "2016",
+        "--maps",
+        "last",
+        "--device",
+        "flex",
+        "--no-png",
+    ]);
+    let before = std::fs::read_dir(&y16)
+        .expect("maps")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .find(|p| p.to_string_lossy().ends_with("_fused.tif"))
+        .expect("2016 fused map");
+    let change = d.join("change.tif");
+    let out = ok(&[
+        "change",
+        "--before",
+        s(&before),
+        "--after",
+        s(&all.join(&name)),
+        "--out",
+        s(&change),
+        "--model",
+        s(&run),
+    ]);
+    assert!(out.contains("hectares"), "{out}");
+    for ext in ["tif", "csv", "png"] {
+        assert!(change.with_extension(ext).is_file(), "change.{ext} missing");
+    }
+}
