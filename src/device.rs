@@ -190,13 +190,46 @@ fn best_device() -> Device {
     #[cfg(feature = "wgpu")]
     {
         use burn::tensor::DeviceKind;
+        use burn::tensor::wgpu::WgpuBackend;
+        // Probe the platform's native API only: asking wgpu to try every API also initializes
+        // OpenGL/EGL, which on a headless Linux machine prints loader noise to stderr.
+        let api = if cfg!(target_os = "macos") {
+            WgpuBackend::Metal
+        } else if cfg!(target_os = "windows") {
+            WgpuBackend::Dx12
+        } else {
+            WgpuBackend::Vulkan
+        };
         for kind in [DeviceKind::DiscreteGpu(0), DeviceKind::IntegratedGpu(0)] {
-            if let Ok(d) = Device::wgpu_options().device_kind(kind).init() {
+            if !may_have_gpu() {
+                break;
+            }
+            let options = Device::wgpu_options().graphics_api(api).device_kind(kind);
+            if let Ok(d) = options.init() {
                 return d;
             }
         }
     }
     Device::flex()
+}
+
+/// Whether a GPU driver could be present. On Linux a GPU is reached through device nodes
+/// (`/dev/dri/renderD*` for Mesa/AMD/Intel, `/dev/nvidia*` for NVIDIA): without any, probing
+/// wgpu only finds software adapters (which `auto` never picks) and makes the Vulkan loader
+/// print display-server warnings. Elsewhere, always probe.
+#[cfg(feature = "wgpu")]
+fn may_have_gpu() -> bool {
+    if !cfg!(target_os = "linux") {
+        return true;
+    }
+    let has = |dir: &str, prefix: &str| {
+        std::fs::read_dir(dir).is_ok_and(|entries| {
+            entries
+                .flatten()
+                .any(|e| e.file_name().to_string_lossy().starts_with(prefix))
+        })
+    };
+    has("/dev/dri", "renderD") || has("/dev", "nvidia")
 }
 
 #[cfg(feature = "ndarray")]
