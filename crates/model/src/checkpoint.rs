@@ -20,13 +20,27 @@ impl SpatioTemporalNet {
     /// [`Error::Checkpoint`] or [`Error::Io`] if a file cannot be written.
     pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
         let bpk = weights_path(path.as_ref());
+        // Written under a temporary name (still ending in `.bpk`, which Burn keeps) in the same
+        // directory, then renamed over `bpk`.
+        let name = bpk
+            .file_stem()
+            .map_or_else(|| "model".into(), |s| s.to_string_lossy().into_owned());
+        let tmp = bpk.with_file_name(format!(".{name}.tmp-{}.bpk", std::process::id()));
         // `valid()` folds pending running-statistics updates into the recorded values.
-        self.valid()
-            .save_file(&bpk)
-            .map_err(|source| Error::Checkpoint {
+        if let Err(source) = self.valid().save_file(&tmp) {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(Error::Checkpoint {
                 path: bpk.clone(),
                 source,
-            })?;
+            });
+        }
+        if let Err(e) = std::fs::rename(&tmp, &bpk) {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(Error::Io {
+                path: bpk.clone(),
+                source: e,
+            });
+        }
         write_atomically(
             &checkpoint_config_path(&bpk),
             self.config().to_string().as_bytes(),
