@@ -26,9 +26,10 @@
 //!    map as predicting the whole year at once.
 //!
 //! Everything lands in `--out` (default `runs/saint_louis`): `run/` (checkpoints, `best/`
-//! model, `metrics.csv`, `curves.png`), `maps/<year>/<date>_{date,fused}.tif` (+ `.png`
-//! quicklooks, `_probs.tif` for the last date), `change_<y0>_<y1>.{tif,png,csv}`,
-//! `metrics.json`, and a summary table on stdout.
+//! model, `metrics.csv`, `curves.png`), `maps/<year>/<date>_{date,fused}.tif` (and, for the
+//! last date of each year, `.png` quicklooks, an RGB composite and `_probs.tif`),
+//! `change_<y0>_<y1>.{tif,png,csv}`, `stream/` (the streaming check), `metrics.json`, and a
+//! summary table on stdout. `<out>/world` holds the synthetic world.
 //!
 //! # Real data
 //! Put your co-registered acquisitions in a manifest (see `chronomap_data::Manifest`; e.g. one
@@ -36,8 +37,8 @@
 //! SCL resampled to 10 m) with one label raster per year, made from an OSM extract:
 //!
 //! ```text
-//! chronomap rasterize --osm senegal-latest.osm.pbf --reference S2_20160112.tif --out labels_2016.tif
-//! chronomap rasterize --osm senegal-2020.osm.pbf  --reference S2_20200107.tif --out labels_2020.tif
+//! chronomap rasterize --like S2_20160112.tif --out labels_2016.tif senegal-2016.osm.pbf
+//! chronomap rasterize --like S2_20200107.tif --out labels_2020.tif senegal-latest.osm.pbf
 //! cargo run --release --example train_saint_louis -- --data my_scene/manifest.json --out runs/mine
 //! ```
 //!
@@ -388,7 +389,7 @@ fn main() -> anyhow::Result<()> {
         &quiet,
     )?;
     let streamed = chronomap::geo::GeoTiffReader::open(&files[0].classes)?.read_all()?;
-    let batch = chronomap::geo::GeoTiffReader::open(&last_fused(years.len() - 1))?.read_all()?;
+    let batch = chronomap::geo::GeoTiffReader::open(last_fused(years.len() - 1))?.read_all()?;
     let differing = streamed.iter().zip(&batch).filter(|(a, b)| a != b).count();
     lap("stream", &mut timings);
 

@@ -20,7 +20,7 @@
 //!
 //! plus [`select_device`], which turns a user's backend choice (`cpu`, `wgpu`, `cuda`, ...)
 //! into a Burn [`Device`](burn::tensor::Device).
-//! [`bench`] holds the benchmark workloads that `chronomap bench` and `cargo bench` time.
+//! [`bench`](mod@bench) holds the benchmark workloads that `chronomap bench` and `cargo bench` time.
 //!
 //! Every tensor of a time series uses one layout: `[batch, time, channels, height, width]`.
 //!

@@ -118,7 +118,7 @@ fn train_step_b8_t4_64px_cpu_preset(bencher: divan::Bencher) {
 /// Confusion-matrix accumulation over 4 M pixels.
 #[divan::bench]
 fn confusion_4m_pixels(bencher: divan::Bencher) {
-    let n = 4 << 20;
+    let n: usize = 4 << 20;
     let labels: Vec<u8> = (0..n).map(|i| (i % 5) as u8).collect();
     let preds: Vec<u8> = (0..n).map(|i| ((i / 3) % 5) as u8).collect();
     bencher.counter(ItemsCount::new(n)).bench_local(|| {

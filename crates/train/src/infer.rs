@@ -182,7 +182,7 @@ struct Accumulator {
 }
 
 /// Runs `model` over the whole scene of `reader` and hands finished rows to `sink` in scene
-/// order. See the [module docs](self) for the design.
+/// order. The design is described in `docs/architecture.md` (Scene inference).
 ///
 /// `states`: `None` starts every window from zeros and keeps nothing; `Some` loads each
 /// window's state before its first date and stores it after the last (streaming updates).
@@ -519,7 +519,7 @@ mod tests {
             }
             let q = (0..win.area())
                 .map(|i| {
-                    if (i + date) % 23 == 0 {
+                    if (i + date).is_multiple_of(23) {
                         quality::MASKED
                     } else {
                         quality::CLEAR

@@ -127,11 +127,7 @@ fn streaming_update_equals_whole_series_prediction() {
     );
     assert_eq!(tail.len(), 1);
     for kind in ["fused", "date"] {
-        let b = batch
-            .iter()
-            .filter(|f| f.kind == kind)
-            .last()
-            .expect("batch map");
+        let b = batch.iter().rfind(|f| f.kind == kind).expect("batch map");
         let u = upd.iter().find(|f| f.kind == kind).expect("update map");
         assert_eq!(b.date, u.date);
         let (bm, um) = (
@@ -194,18 +190,8 @@ fn streaming_update_equals_whole_series_prediction() {
         &quiet,
     )
     .expect("2016");
-    let before = &first
-        .iter()
-        .filter(|f| f.kind == "fused")
-        .last()
-        .unwrap()
-        .classes;
-    let after = &batch
-        .iter()
-        .filter(|f| f.kind == "fused")
-        .last()
-        .unwrap()
-        .classes;
+    let before = &first.iter().rfind(|f| f.kind == "fused").unwrap().classes;
+    let after = &batch.iter().rfind(|f| f.kind == "fused").unwrap().classes;
     let k = card.model.num_classes;
     let report = change_map(
         before,
