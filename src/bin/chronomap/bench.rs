@@ -265,6 +265,15 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 }
             };
             bar.finish_and_clear();
+            // Per-kernel times of the fast CPU path (warm-up included), when asked for.
+            let profile = chronomap::model::cpu::profile_report();
+            if !profile.is_empty() {
+                eprintln!(
+                    "[{backend}] {} kernel times (CHRONOMAP_CPU_PROFILE=1):",
+                    part.key()
+                );
+                eprint!("{profile}");
+            }
             let peak = if reset { peak_rss_bytes() } else { None };
             let pool = device.memory_pool_usage();
             let mut entry = timing_json(&timing);
