@@ -226,6 +226,9 @@ unsafe fn portable_reduce_pixels<const M: usize>(
 }
 
 #[cfg(target_arch = "x86_64")]
+// Indexed loops over the accumulator array, as in the AVX2 module: `M` is a constant, so they
+// unroll into straight register code.
+#[allow(clippy::needless_range_loop)]
 mod avx512 {
     use super::{Block16, NR, Taps};
     use std::arch::x86_64::*;
