@@ -29,7 +29,7 @@ pub struct Args {
     /// Maps written: `all` dates, or only the `last` one (the others still feed the ConvLSTM).
     #[arg(long, default_value = "all")]
     pub maps: String,
-    /// Window side in pixels (default: 2 x the training patch, at most 512).
+    /// Window side in pixels (default: 2 x the training patch, clamped to 64..=512).
     #[arg(long)]
     pub window: Option<usize>,
     /// Minimum overlap between windows (default: window / 8).
