@@ -125,11 +125,28 @@ pub fn read_model_card(dir: &Path) -> Result<ModelCard> {
 /// `dir` may also be a training run folder: its `best/` model is used.
 ///
 /// # Errors
-/// [`Error::Io`]/[`Error::Json`] for a missing or invalid `model.json`; [`Error::Checkpoint`]
-/// naming `model.bpk` if the weights do not fit the configuration (first mismatching tensor in
-/// the message); [`Error::ConfigMismatch`] if the weights hash differs from the card's.
+/// [`Error::Checkpoint`] naming `dir` if it does not exist or is neither a model folder nor a
+/// run folder; [`Error::Io`]/[`Error::Json`] for an unreadable or invalid `model.json`;
+/// [`Error::Checkpoint`] naming `model.bpk` if the weights do not fit the configuration (first
+/// mismatching tensor in the message); [`Error::ConfigMismatch`] if the weights hash differs
+/// from the card's.
 pub fn load_model_dir(dir: &Path, device: &Device) -> Result<(SpatioTemporalNet, ModelCard)> {
-    let dir = model_dir_of(dir);
+    let given = dir;
+    let dir = model_dir_of(given);
+    if !dir.join(CARD_FILE).is_file() {
+        let message = if given.is_dir() {
+            format!(
+                "not a model folder ({CARD_FILE} + {MODEL_FILE}, as `chronomap train` writes in \
+                 <run>/best) nor a training run folder (no best/{CARD_FILE})"
+            )
+        } else {
+            "no such folder".to_string()
+        };
+        return Err(Error::Checkpoint {
+            path: given.to_path_buf(),
+            message,
+        });
+    }
     let card = read_model_card(&dir)?;
     let path = dir.join(MODEL_FILE);
     let bytes = fs::read(&path).map_err(|e| Error::io(&path, e))?;

@@ -924,4 +924,24 @@ mod tests {
         assert!(matches!(err, Error::Checkpoint { .. }), "{err:?}");
         assert!(err.to_string().contains("model.bpk"), "{err}");
     }
+
+    #[test]
+    fn a_missing_or_empty_model_folder_is_named() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let missing = dir.path().join("runs").join("mine");
+        let err = load_model_dir(&missing, &Device::flex()).unwrap_err();
+        let msg = err.to_string();
+        assert!(matches!(err, Error::Checkpoint { .. }), "{err:?}");
+        assert!(
+            msg.contains("mine") && msg.contains("no such folder"),
+            "{msg}"
+        );
+        assert!(
+            !msg.contains("best"),
+            "the path the user gave, not a guess: {msg}"
+        );
+        let err = load_model_dir(dir.path(), &Device::flex()).unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains("not a model folder"), "{msg}");
+    }
 }
