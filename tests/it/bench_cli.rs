@@ -1,14 +1,7 @@
 //! `chronomap bench` runs as a user runs it and writes the JSON that
 //! `benches/pytorch/compare.py` reads.
 
-use std::process::Command;
-
-fn chronomap(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_chronomap"))
-        .args(args)
-        .output()
-        .expect("run chronomap")
-}
+use crate::cli::chronomap;
 
 /// A tiny network (base 8, depth 2, hidden 4) on B=1, T=2, 32x32 and a 48x64 scene: every
 /// workload runs once and the report holds the twin's field names.

@@ -1,33 +1,11 @@
 //! `chronomap info` and `chronomap rasterize` run as a user runs them.
 
-use std::path::Path;
-use std::process::Command;
+use crate::cli::{chronomap, ok, s};
 
 use chronomap::geo::{
     ClassTable, GeoTiffReader, GeoTransform, RasterData, RasterSpec, SampleType, Window,
     write_geotiff,
 };
-
-fn chronomap(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_chronomap"))
-        .args(args)
-        .output()
-        .expect("run chronomap")
-}
-
-fn ok(args: &[&str]) -> String {
-    let out = chronomap(args);
-    assert!(
-        out.status.success(),
-        "chronomap {args:?} failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
 
 #[test]
 fn info_reports_georeferencing_and_statistics() {

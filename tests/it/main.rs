@@ -1,6 +1,7 @@
 //! integration tests
 
 mod bench_cli;
+mod cli;
 mod geo_cli;
 mod train_cli;
 mod wgpu;

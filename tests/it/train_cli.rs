@@ -1,39 +1,11 @@
 //! `chronomap train`, `predict`, `update`, `evaluate`, `change` run as a user runs them, on a
 //! tiny synthetic world.
 
-use std::path::Path;
-use std::process::Command;
+use crate::cli::{fails, ok, s};
 
 use chronomap::geo::{
     GeoTiffReader, GeoTransform, RasterData, RasterSpec, SampleType, write_geotiff,
 };
-
-fn chronomap(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_chronomap"))
-        .args(args)
-        .output()
-        .expect("run chronomap")
-}
-
-fn ok(args: &[&str]) -> String {
-    let out = chronomap(args);
-    assert!(
-        out.status.success(),
-        "chronomap {args:?} failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn fails(args: &[&str]) -> String {
-    let out = chronomap(args);
-    assert!(!out.status.success(), "chronomap {args:?} should fail");
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().expect("utf-8 path")
-}
 
 #[test]
 fn train_predict_update_evaluate_change() {

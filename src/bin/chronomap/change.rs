@@ -2,8 +2,7 @@
 
 use std::path::PathBuf;
 
-use anyhow::Context as _;
-use chronomap::train::{change_map, model_dir_of, read_model_card};
+use chronomap::train::change_map;
 
 /// Options of `chronomap change`.
 #[derive(clap::Args, Debug)]
@@ -18,15 +17,9 @@ pub struct Args {
     /// are written next to it (`.csv`, `.png`). Default: `change.tif` next to `--after`.
     #[arg(long)]
     pub out: Option<PathBuf>,
-    /// Number of classes (default: the model's, else the largest class id found + 1).
-    #[arg(long)]
-    pub classes: Option<usize>,
-    /// Class names, comma-separated (default: from `--model`).
-    #[arg(long, value_delimiter = ',')]
-    pub names: Vec<String>,
-    /// Model folder (or training run) whose class names and count to use.
-    #[arg(long)]
-    pub model: Option<PathBuf>,
+    /// Class count, names and model.
+    #[command(flatten)]
+    pub class_args: crate::evaluate::ClassArgs,
     /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,
@@ -34,16 +27,7 @@ pub struct Args {
 
 /// Runs `chronomap change`.
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let mut names = args.names.clone();
-    let mut classes = args.classes;
-    if let Some(m) = &args.model {
-        let card = read_model_card(&model_dir_of(m))
-            .with_context(|| format!("reading the model description in {}", m.display()))?;
-        if names.is_empty() {
-            names = card.classes.clone();
-        }
-        classes = classes.or(Some(card.model.num_classes));
-    }
+    let (classes, names) = args.class_args.resolve()?;
     let classes = match classes {
         Some(k) => k,
         None if !names.is_empty() => names.len(),

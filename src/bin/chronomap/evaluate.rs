@@ -14,7 +14,18 @@ pub struct Args {
     /// Reference labels on the same grid (u8 GeoTIFF, 255 or the nodata value = unlabelled).
     #[arg(long)]
     pub labels: PathBuf,
-    /// Number of classes (default: the model's, or the largest class id found + 1).
+    /// Class count, names and model.
+    #[command(flatten)]
+    pub class_args: ClassArgs,
+    /// Print the result as JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `--classes`, `--names`, `--model`: how `evaluate` and `change` learn the classes.
+#[derive(clap::Args, Debug)]
+pub struct ClassArgs {
+    /// Number of classes (default: the model's, else the largest class id found + 1).
     #[arg(long)]
     pub classes: Option<usize>,
     /// Class names, comma-separated (default: from `--model`).
@@ -23,23 +34,29 @@ pub struct Args {
     /// Model folder (or training run) whose class names and count to use.
     #[arg(long)]
     pub model: Option<PathBuf>,
-    /// Print the result as JSON instead of a table.
-    #[arg(long)]
-    pub json: bool,
+}
+
+impl ClassArgs {
+    /// The class count (if known) and names: the options given, completed from the model card
+    /// of `--model`.
+    pub fn resolve(&self) -> anyhow::Result<(Option<usize>, Vec<String>)> {
+        let mut names = self.names.clone();
+        let mut classes = self.classes;
+        if let Some(m) = &self.model {
+            let card = read_model_card(&chronomap::train::model_dir_of(m))
+                .with_context(|| format!("reading the model description in {}", m.display()))?;
+            if names.is_empty() {
+                names = card.classes.clone();
+            }
+            classes = classes.or(Some(card.model.num_classes));
+        }
+        Ok((classes, names))
+    }
 }
 
 /// Runs `chronomap evaluate`.
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let mut names = args.names.clone();
-    let mut classes = args.classes;
-    if let Some(m) = &args.model {
-        let card = read_model_card(&chronomap::train::model_dir_of(m))
-            .with_context(|| format!("reading the model description in {}", m.display()))?;
-        if names.is_empty() {
-            names = card.classes.clone();
-        }
-        classes = classes.or(Some(card.model.num_classes));
-    }
+    let (classes, names) = args.class_args.resolve()?;
     let ev = evaluate_map(&args.pred, &args.labels, classes, &names, None)?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&ev)?);
