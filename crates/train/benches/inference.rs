@@ -4,11 +4,10 @@
 //! `cargo bench -p chronomap-train --bench inference` (Flex CPU backend).
 
 use burn::prelude::*;
-use chronomap_geo::Window as PixelWindow;
 use chronomap_model::SpatioTemporalNetConfig;
 use chronomap_train::{
-    ConfusionMatrix, HostBatch, LossConfig, Products, ProgressBar, SceneReader, WindowPlan,
-    init_model, quality, run_scene,
+    ConfusionMatrix, HostBatch, LossConfig, Products, ProgressBar, WindowPlan, init_model,
+    run_scene,
 };
 use divan::counter::ItemsCount;
 
@@ -16,34 +15,9 @@ fn main() {
     divan::main();
 }
 
-/// Pixels computed on the fly (no files), 4 bands.
-struct Procedural {
-    size: usize,
-    dates: usize,
-}
-
-impl SceneReader for Procedural {
-    fn size(&self) -> [usize; 2] {
-        [self.size, self.size]
-    }
-    fn channels(&self) -> usize {
-        4
-    }
-    fn num_dates(&self) -> usize {
-        self.dates
-    }
-    fn read(&self, date: usize, w: PixelWindow) -> chronomap_train::Result<(Vec<f32>, Vec<u8>)> {
-        let mut img = Vec::with_capacity(4 * w.area());
-        for c in 0..4 {
-            for y in w.row..w.row + w.height {
-                for x in w.col..w.col + w.width {
-                    img.push(((x * 7 + y * 3 + c * 11 + date * 5) % 17) as f32 / 8.0 - 1.0);
-                }
-            }
-        }
-        Ok((img, vec![quality::CLEAR; w.area()]))
-    }
-}
+#[path = "../tests/it/procedural.rs"]
+mod procedural;
+use procedural::Procedural;
 
 /// Whole-scene inference of a 512 x 512 scene, 3 dates, 128 px windows, the CPU preset's
 /// network (base 16, depth 3): fused and per-date class maps of the last date.
@@ -56,7 +30,8 @@ fn scene_512px_t3_cpu_preset(bencher: divan::Bencher) {
         .with_hidden_channels(8);
     let model = init_model(&cfg, &dev, 1);
     let reader = Procedural {
-        size: 512,
+        height: 512,
+        width: 512,
         dates: 3,
     };
     let plan = WindowPlan::new([512, 512], 128, 16, 8);

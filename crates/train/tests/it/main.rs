@@ -2,4 +2,5 @@
 //! 2 years x 3 dates) written by `chronomap_data::testkit`.
 
 mod memory;
+mod procedural;
 mod world;
