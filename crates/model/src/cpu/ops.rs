@@ -23,6 +23,7 @@ use burn::tensor::Shape;
 
 use super::kernels::conv3x3::{self, Epilogue};
 use super::kernels::grid::{Dims, Grid};
+use super::kernels::pool::Buf;
 use super::kernels::{bn, convt, head, lstm, maxpool};
 use super::profile::timed;
 use super::tensor::{dims, flex_from_buf, flex_from_vec, values};
@@ -456,6 +457,49 @@ impl<const N: usize> Backward<Flex, N> for Conv3x3Backward<N> {
     }
 }
 
+/// A ConvLSTM update's gradient kernel (`lstm::cell_backward` or `lstm::hidden_backward`):
+/// `(gates, cell, output gradient, hidden) -> (d gates, d cell)`.
+type LstmGradKernel = fn(&[f32], &[f32], &[f32], usize) -> (Buf, Buf);
+
+/// Backward of the two ConvLSTM state updates.
+#[derive(Debug)]
+struct LstmBackward(LstmGradKernel);
+
+impl Backward<Flex, 2> for LstmBackward {
+    type State = (FlexTensor, FlexTensor);
+    fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let (gates, cell) = ops.state;
+        let g = grads.consume::<Flex>(&ops.node);
+        let (d, hid) = lstm_dims(&gates, &cell);
+        let (dg, dc) = timed("lstm_grad", || {
+            (self.0)(&values(&gates), &values(&cell), &values(&g), hid)
+        });
+        let [ng, nc] = ops.parents;
+        if let Some(node) = ng {
+            grads.register::<Flex>(node.id, flex_from_buf(dg, &grid_shape(d, 4 * hid)));
+        }
+        if let Some(node) = nc {
+            grads.register::<Flex>(node.id, flex_from_buf(dc, &grid_shape(d, hid)));
+        }
+    }
+}
+
+/// A ConvLSTM state update `forward(gates, cell)` on the autodiff backend, with `backward`.
+fn lstm_op<C: CheckpointStrategy>(
+    gates: FloatTensor<Autodiff<Flex, C>>,
+    cell: FloatTensor<Autodiff<Flex, C>>,
+    forward: fn(FlexTensor, FlexTensor) -> FlexTensor,
+    backward: LstmBackward,
+) -> FloatTensor<Autodiff<Flex, C>> {
+    let nodes = [gates.node(), cell.node()];
+    let (gp, cp) = (gates.into_primitive(), cell.into_primitive());
+    let out = forward(gp.clone(), cp.clone());
+    match backward.prepare::<C>(nodes).compute_bound().stateful() {
+        OpsKind::Tracked(prep) => prep.finish((gp, cp), out),
+        OpsKind::UnTracked(prep) => prep.finish(out),
+    }
+}
+
 impl<C: CheckpointStrategy> CpuFastOps for Autodiff<Flex, C> {
     fn fast_to_grid(x: FloatTensor<Self>) -> FloatTensor<Self> {
         #[derive(Debug)]
@@ -775,77 +819,21 @@ impl<C: CheckpointStrategy> CpuFastOps for Autodiff<Flex, C> {
     }
 
     fn fast_lstm_cell(gates: FloatTensor<Self>, cell: FloatTensor<Self>) -> FloatTensor<Self> {
-        #[derive(Debug)]
-        struct CellBackward;
-        impl Backward<Flex, 2> for CellBackward {
-            type State = (FlexTensor, FlexTensor);
-            fn backward(
-                self,
-                ops: Ops<Self::State, 2>,
-                grads: &mut Gradients,
-                _: &mut Checkpointer,
-            ) {
-                let (gates, cell) = ops.state;
-                let g = grads.consume::<Flex>(&ops.node);
-                let (d, hid) = lstm_dims(&gates, &cell);
-                let (dg, dc) = timed("lstm_grad", || {
-                    lstm::cell_backward(&values(&gates), &values(&cell), &values(&g), hid)
-                });
-                let [ng, nc] = ops.parents;
-                if let Some(node) = ng {
-                    grads.register::<Flex>(node.id, flex_from_buf(dg, &grid_shape(d, 4 * hid)));
-                }
-                if let Some(node) = nc {
-                    grads.register::<Flex>(node.id, flex_from_buf(dc, &grid_shape(d, hid)));
-                }
-            }
-        }
-        let nodes = [gates.node(), cell.node()];
-        let (gp, cp) = (gates.into_primitive(), cell.into_primitive());
-        let out = <Flex as CpuFastOps>::fast_lstm_cell(gp.clone(), cp.clone());
-        match CellBackward.prepare::<C>(nodes).compute_bound().stateful() {
-            OpsKind::Tracked(prep) => prep.finish((gp, cp), out),
-            OpsKind::UnTracked(prep) => prep.finish(out),
-        }
+        lstm_op::<C>(
+            gates,
+            cell,
+            <Flex as CpuFastOps>::fast_lstm_cell,
+            LstmBackward(lstm::cell_backward),
+        )
     }
 
     fn fast_lstm_hidden(gates: FloatTensor<Self>, cell: FloatTensor<Self>) -> FloatTensor<Self> {
-        #[derive(Debug)]
-        struct HiddenBackward;
-        impl Backward<Flex, 2> for HiddenBackward {
-            type State = (FlexTensor, FlexTensor);
-            fn backward(
-                self,
-                ops: Ops<Self::State, 2>,
-                grads: &mut Gradients,
-                _: &mut Checkpointer,
-            ) {
-                let (gates, cell) = ops.state;
-                let g = grads.consume::<Flex>(&ops.node);
-                let (d, hid) = lstm_dims(&gates, &cell);
-                let (dg, dc) = timed("lstm_grad", || {
-                    lstm::hidden_backward(&values(&gates), &values(&cell), &values(&g), hid)
-                });
-                let [ng, nc] = ops.parents;
-                if let Some(node) = ng {
-                    grads.register::<Flex>(node.id, flex_from_buf(dg, &grid_shape(d, 4 * hid)));
-                }
-                if let Some(node) = nc {
-                    grads.register::<Flex>(node.id, flex_from_buf(dc, &grid_shape(d, hid)));
-                }
-            }
-        }
-        let nodes = [gates.node(), cell.node()];
-        let (gp, cp) = (gates.into_primitive(), cell.into_primitive());
-        let out = <Flex as CpuFastOps>::fast_lstm_hidden(gp.clone(), cp.clone());
-        match HiddenBackward
-            .prepare::<C>(nodes)
-            .compute_bound()
-            .stateful()
-        {
-            OpsKind::Tracked(prep) => prep.finish((gp, cp), out),
-            OpsKind::UnTracked(prep) => prep.finish(out),
-        }
+        lstm_op::<C>(
+            gates,
+            cell,
+            <Flex as CpuFastOps>::fast_lstm_hidden,
+            LstmBackward(lstm::hidden_backward),
+        )
     }
 
     fn fast_head(
