@@ -17,7 +17,7 @@
 use rayon::prelude::*;
 
 use super::grid::{Dims, Grid, GridMut};
-use super::micro::{Block16, MR, NR, Taps, reduce_pixels, tap_gemm};
+use super::micro::{Block16, MR, NR, Taps, mr, reduce_pixels_m, tap_gemm_m};
 use super::par::{SendPtr, threads};
 use super::pool::{self, Buf};
 
@@ -283,36 +283,6 @@ pub(crate) fn even_rows(h: usize, at_most: usize) -> usize {
     h.div_ceil(bands.max(1)).max(1)
 }
 
-/// Runs `tap_gemm::<M>` for one block of `m` pixels.
-///
-/// # Safety
-/// As [`tap_gemm`].
-#[inline]
-unsafe fn gemm_block(
-    m: usize,
-    a: *const f32,
-    sp: isize,
-    taps: Taps<'_>,
-    w: *const Block16,
-    out: &mut [[f32; NR]; MR],
-    accumulate: bool,
-) {
-    // SAFETY: forwarded contract; the sub-array casts stay inside `out`.
-    unsafe {
-        let p = out.as_mut_ptr();
-        let acc = accumulate;
-        match m {
-            6 => tap_gemm::<6>(a, sp, taps, w, &mut *(p as *mut [[f32; NR]; 6]), acc),
-            5 => tap_gemm::<5>(a, sp, taps, w, &mut *(p as *mut [[f32; NR]; 5]), acc),
-            4 => tap_gemm::<4>(a, sp, taps, w, &mut *(p as *mut [[f32; NR]; 4]), acc),
-            3 => tap_gemm::<3>(a, sp, taps, w, &mut *(p as *mut [[f32; NR]; 3]), acc),
-            2 => tap_gemm::<2>(a, sp, taps, w, &mut *(p as *mut [[f32; NR]; 2]), acc),
-            1 => tap_gemm::<1>(a, sp, taps, w, &mut *(p as *mut [[f32; NR]; 1]), acc),
-            _ => unreachable!("block of {m} pixels"),
-        }
-    }
-}
-
 /// `dsts = epilogue(conv3x3(cat(srcs), plan))`: the forward pass, and the input gradient (with an
 /// [`Plan::input_grad`] plan and `dy` as the source). Writes every position of the outputs,
 /// borders (zero) included.
@@ -350,6 +320,7 @@ pub(crate) fn conv3x3(
             unsafe { dst.zero_border(d, i, y0, r_here) };
         }
         let mut acc = [[0f32; NR]; MR];
+        let mr = mr();
         for b in 0..plan.packed.nblocks() {
             let c0 = b * NR;
             let nb = NR.min(c_out - c0);
@@ -379,7 +350,7 @@ pub(crate) fn conv3x3(
                 for y in y0..y0 + r_here {
                     let mut x = 0;
                     while x < d.w {
-                        let m = MR.min(d.w - x);
+                        let m = mr.min(d.w - x);
                         let pos = d.at(i, y, x);
                         // SAFETY: taps of grid positions pos..pos + m stay inside image i's
                         // grid (one-cell border); the task owns these output positions.
@@ -390,7 +361,7 @@ pub(crate) fn conv3x3(
                                 }
                             }
                             let a = src.data.as_ptr().add(pos * src.channels + seg.c0);
-                            gemm_block(m, a, c, taps, wblk, &mut acc, !first);
+                            tap_gemm_m(m, a, c, taps, wblk, &mut acc, !first);
                             for (p, v) in acc.iter_mut().enumerate().take(m) {
                                 if last {
                                     epi.apply(c0, nb, v);
@@ -454,37 +425,6 @@ pub(crate) fn input_grad(
         .collect();
     conv3x3(&[Grid::new(dy, c_out, d)], &plan, d, Epilogue::None, &dsts);
     outs
-}
-
-/// Runs `reduce_pixels::<M>` for an `m`-row tile (`m <= 6`).
-///
-/// # Safety
-/// As [`reduce_pixels`].
-#[inline]
-#[allow(clippy::too_many_arguments)]
-pub(crate) unsafe fn reduce_block(
-    m: usize,
-    a: *const f32,
-    sa: isize,
-    b: *const f32,
-    sb: isize,
-    nb: usize,
-    pixels: usize,
-    dst: *mut f32,
-    ds: usize,
-) {
-    // SAFETY: forwarded contract.
-    unsafe {
-        match m {
-            6 => reduce_pixels::<6>(a, sa, b, sb, nb, pixels, dst, ds),
-            5 => reduce_pixels::<5>(a, sa, b, sb, nb, pixels, dst, ds),
-            4 => reduce_pixels::<4>(a, sa, b, sb, nb, pixels, dst, ds),
-            3 => reduce_pixels::<3>(a, sa, b, sb, nb, pixels, dst, ds),
-            2 => reduce_pixels::<2>(a, sa, b, sb, nb, pixels, dst, ds),
-            1 => reduce_pixels::<1>(a, sa, b, sb, nb, pixels, dst, ds),
-            _ => unreachable!("tile of {m} rows"),
-        }
-    }
 }
 
 /// Grid positions per reduction chunk of the weight gradient.
@@ -554,18 +494,9 @@ impl GradJob<'_> {
                 // (q + (kh - 1) * wp - 1) * c + k.
                 let a_off = ((q0 + kh * wp) - wp - 1) * c + k;
                 let (a_ptr, sa) = if self.pack_a && c >= 256 {
-                    if m == MR {
-                        for (q, dst) in apack.chunks_exact_mut(MR).enumerate().take(len) {
-                            let from = a_off + q * c;
-                            let v: [f32; MR] =
-                                src.data[from..from + MR].try_into().expect("6 values");
-                            dst.copy_from_slice(&v);
-                        }
-                    } else {
-                        for (q, dst) in apack.chunks_exact_mut(m).enumerate().take(len) {
-                            let from = a_off + q * c;
-                            dst.copy_from_slice(&src.data[from..from + m]);
-                        }
+                    for (q, dst) in apack.chunks_exact_mut(m).enumerate().take(len) {
+                        let from = a_off + q * c;
+                        dst.copy_from_slice(&src.data[from..from + m]);
                     }
                     (apack.as_ptr(), m as isize)
                 } else {
@@ -582,7 +513,7 @@ impl GradJob<'_> {
                     // inside the grid; b reads dy rows q0..q0 + len; the caller owns gradient
                     // rows row_base + kh*3c + k .. + m of `out`.
                     unsafe {
-                        reduce_block(
+                        reduce_pixels_m(
                             m,
                             a_ptr,
                             sa,
@@ -630,7 +561,7 @@ pub(crate) fn weight_grad(srcs: &[Grid<'_>], dy: &[f32], c_out: usize, d: Dims) 
         for kh in 0..3 {
             let mut k = 0;
             while k < 3 * c {
-                let m = MR.min(3 * c - k);
+                let m = mr().min(3 * c - k);
                 tiles.push((s, kh, k, m, base));
                 k += m;
             }

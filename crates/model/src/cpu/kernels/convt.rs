@@ -13,9 +13,9 @@
 
 use rayon::prelude::*;
 
-use super::conv3x3::{Packed, reduce_block};
+use super::conv3x3::Packed;
 use super::grid::{Dims, Grid, GridMut};
-use super::micro::{MR, NR, Taps, tap_gemm};
+use super::micro::{MR, NR, Taps, mr, reduce_pixels_m, tap_gemm_m};
 use super::par::{SendPtr, avx2_fn, threads};
 use super::pool::{self, Buf};
 
@@ -23,33 +23,6 @@ use super::pool::{self, Buf};
 #[inline]
 fn widx(c: usize, o: usize, di: usize, dj: usize, c_out: usize) -> usize {
     ((c * c_out + o) * 2 + di) * 2 + dj
-}
-
-/// Runs `tap_gemm::<M>` for `m` pixels into the first rows of `acc`.
-///
-/// # Safety
-/// As [`tap_gemm`].
-unsafe fn block(
-    m: usize,
-    a: *const f32,
-    sp: isize,
-    taps: Taps<'_>,
-    w: *const super::micro::Block16,
-    acc: &mut [[f32; NR]; MR],
-) {
-    // SAFETY: forwarded contract; the sub-array casts stay inside `acc`.
-    unsafe {
-        let p = acc.as_mut_ptr();
-        match m {
-            6 => tap_gemm::<6>(a, sp, taps, w, &mut *(p as *mut [[f32; NR]; 6]), false),
-            5 => tap_gemm::<5>(a, sp, taps, w, &mut *(p as *mut [[f32; NR]; 5]), false),
-            4 => tap_gemm::<4>(a, sp, taps, w, &mut *(p as *mut [[f32; NR]; 4]), false),
-            3 => tap_gemm::<3>(a, sp, taps, w, &mut *(p as *mut [[f32; NR]; 3]), false),
-            2 => tap_gemm::<2>(a, sp, taps, w, &mut *(p as *mut [[f32; NR]; 2]), false),
-            1 => tap_gemm::<1>(a, sp, taps, w, &mut *(p as *mut [[f32; NR]; 1]), false),
-            _ => unreachable!("block of {m} pixels"),
-        }
-    }
 }
 
 /// Forward: `x` on grid `d` (`c_in` channels), weights `[c_in, c_out, 2, 2]`, bias `[c_out]`;
@@ -93,9 +66,9 @@ pub(crate) fn forward(x: Grid<'_>, w: &[f32], bias: &[f32], c_out: usize, d: Dim
                     let nb = NR.min(cols - c0);
                     let mut x0 = 0;
                     while x0 < d.w {
-                        let m = MR.min(d.w - x0);
+                        let m = mr().min(d.w - x0);
                         let a = x.data.as_ptr().add(d.at(i, yy, x0) * c_in);
-                        block(m, a, c_in as isize, taps, pack.block(b, 0), &mut acc);
+                        tap_gemm_m(m, a, c_in as isize, taps, pack.block(b, 0), &mut acc, false);
                         let bb: &[f32; NR] = bias2[c0..c0 + NR].try_into().expect("16 values");
                         for (p, v) in acc.iter_mut().enumerate().take(m) {
                             for (x, b) in v.iter_mut().zip(bb) {
@@ -145,9 +118,17 @@ pub(crate) fn input_grad(dy: Grid<'_>, w: &[f32], c_in: usize, d: Dims) -> Buf {
                 let nb = NR.min(c_in - c0);
                 let mut x0 = 0;
                 while x0 < d.w {
-                    let m = MR.min(d.w - x0);
+                    let m = mr().min(d.w - x0);
                     let a = dy.data.as_ptr().add(o.at(i, 2 * yy, 2 * x0) * c_out);
-                    block(m, a, (2 * c_out) as isize, taps, pack.block(b, 0), &mut acc);
+                    tap_gemm_m(
+                        m,
+                        a,
+                        (2 * c_out) as isize,
+                        taps,
+                        pack.block(b, 0),
+                        &mut acc,
+                        false,
+                    );
                     for (p, v) in acc.iter().enumerate().take(m) {
                         let dst = out.ptr.add(d.at(i, yy, x0 + p) * c_in + c0);
                         core::ptr::copy_nonoverlapping(v.as_ptr(), dst, nb);
@@ -210,8 +191,8 @@ pub(crate) fn weight_grad(x: Grid<'_>, dy: Grid<'_>, d: Dims) -> Buf {
     // packed[di][c][col]
     let mut packed = pool::take_zeroed(2 * c_in * cols);
     let tiles: Vec<(usize, usize)> = (0..c_in)
-        .step_by(MR)
-        .map(|c| (c, MR.min(c_in - c)))
+        .step_by(mr())
+        .map(|c| (c, mr().min(c_in - c)))
         .collect();
     let per_task = tiles.len().div_ceil(2 * threads()).max(1);
     let out = SendPtr(packed.as_mut_ptr());
@@ -229,7 +210,7 @@ pub(crate) fn weight_grad(x: Grid<'_>, dy: Grid<'_>, d: Dims) -> Buf {
                             // reads w virtual pixels of 2 c_out values of output row 2yy + di;
                             // the task owns gradient rows c..c + m.
                             unsafe {
-                                reduce_block(
+                                reduce_pixels_m(
                                     m,
                                     x.data.as_ptr().add(a_row + c),
                                     c_in as isize,

@@ -5,7 +5,7 @@ use rayon::prelude::*;
 
 use super::conv3x3::Packed;
 use super::grid::{Dims, Grid, GridMut};
-use super::micro::{MR, NR, Taps, tap_gemm};
+use super::micro::{MR, NR, Taps, mr, tap_gemm_m};
 use super::par::{SendPtr, avx2_fn};
 use super::pool::{self, Buf};
 
@@ -78,12 +78,12 @@ pub(crate) fn forward(x: Grid<'_>, w: &[f32], bias: &[f32], k: usize, d: Dims) -
             let nb = NR.min(k - c0);
             let mut x0 = 0;
             while x0 < d.w {
-                let m = MR.min(d.w - x0);
+                let m = mr().min(d.w - x0);
                 // SAFETY: reads m pixels of row yy; writes row yy of channels c0..c0+nb of image
                 // i, owned by this task.
                 unsafe {
                     let a = x.data.as_ptr().add(d.at(i, yy, x0) * c_in);
-                    run(m, a, c_in as isize, taps, pack.block(b, 0), &mut acc);
+                    tap_gemm_m(m, a, c_in as isize, taps, pack.block(b, 0), &mut acc, false);
                     for j in 0..nb {
                         let dst = out.add((i * k + c0 + j) * hw + yy * d.w + x0);
                         for (p, v) in acc.iter().enumerate().take(m) {
@@ -96,33 +96,6 @@ pub(crate) fn forward(x: Grid<'_>, w: &[f32], bias: &[f32], k: usize, d: Dims) -
         }
     });
     y
-}
-
-/// Runs `tap_gemm::<M>` for `m` pixels.
-///
-/// # Safety
-/// As [`tap_gemm`].
-unsafe fn run(
-    m: usize,
-    a: *const f32,
-    sp: isize,
-    taps: Taps<'_>,
-    w: *const super::micro::Block16,
-    acc: &mut [[f32; NR]; MR],
-) {
-    // SAFETY: forwarded contract; the sub-array casts stay inside `acc`.
-    unsafe {
-        let p = acc.as_mut_ptr();
-        match m {
-            6 => tap_gemm::<6>(a, sp, taps, w, &mut *(p as *mut [[f32; NR]; 6]), false),
-            5 => tap_gemm::<5>(a, sp, taps, w, &mut *(p as *mut [[f32; NR]; 5]), false),
-            4 => tap_gemm::<4>(a, sp, taps, w, &mut *(p as *mut [[f32; NR]; 4]), false),
-            3 => tap_gemm::<3>(a, sp, taps, w, &mut *(p as *mut [[f32; NR]; 3]), false),
-            2 => tap_gemm::<2>(a, sp, taps, w, &mut *(p as *mut [[f32; NR]; 2]), false),
-            1 => tap_gemm::<1>(a, sp, taps, w, &mut *(p as *mut [[f32; NR]; 1]), false),
-            _ => unreachable!("block of {m} pixels"),
-        }
-    }
 }
 
 /// Input gradient of the head: `dy` is `[n, k, h, w]`; returns the `c_in`-channel grid.
@@ -150,9 +123,9 @@ pub(crate) fn input_grad(dy: &[f32], w: &[f32], k: usize, c_in: usize, d: Dims) 
                 let nb = NR.min(c_in - c0);
                 let mut x0 = 0;
                 while x0 < d.w {
-                    let m = MR.min(d.w - x0);
+                    let m = mr().min(d.w - x0);
                     let a = dy.as_ptr().add(i * k * hw + yy * d.w + x0);
-                    run(m, a, 1, taps, pack.block(b, 0), &mut acc);
+                    tap_gemm_m(m, a, 1, taps, pack.block(b, 0), &mut acc, false);
                     for (p, v) in acc.iter().enumerate().take(m) {
                         let dst = out.ptr.add(d.at(i, yy, x0 + p) * c_in + c0);
                         core::ptr::copy_nonoverlapping(v.as_ptr(), dst, nb);

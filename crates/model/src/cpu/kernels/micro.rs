@@ -10,19 +10,66 @@
 //! - [`reduce_pixels`]: a block of `MK` reduction rows times [`NR`] output channels summed over
 //!   pixels, `acc[j][n] += sum_p a[p * sa + j] * b[p * sb + n]`. Used by every weight gradient.
 //!
-//! On x86-64 both run hand-written SIMD code chosen once at run time: with AVX-512F, `MR`
-//! (up to 6) 16-lane `zmm` accumulators, one aligned weight-block load and `MR` broadcast
-//! fused multiply-adds per reduction step; with AVX2 and FMA, `MR x 16` accumulators in 12
-//! `ymm` registers (two weight loads, `MR` broadcasts, `2 MR` fused multiply-adds). The
-//! AVX-512 form issues half the instructions for the same work, which on the reference
-//! machine (AMD EPYC, Zen 4) made the network's eval forward 1.3x faster
-//! (`CHRONOMAP_CPU_AVX512=0` keeps AVX2, to compare). Elsewhere a portable version with the
-//! same results (up to rounding) is used.
+//! On x86-64 both run hand-written SIMD code chosen once at run time: with AVX-512F, `M` (up to
+//! 16, see [`mr`]) 16-lane `zmm` accumulators, one aligned weight-block load and `M` broadcast
+//! fused multiply-adds per reduction step; with AVX2 and FMA, `M x 16` accumulators in `2 M`
+//! `ymm` registers (`M = 6`: two weight loads, `M` broadcasts, `2 M` fused multiply-adds).
+//! The AVX-512 form issues half the instructions for the same work, and its 32 registers hold
+//! 16 independent accumulator chains: enough to keep both FMA pipes busy through their latency,
+//! which 6 chains are not. On the reference machine (AMD EPYC, 2 cores, AVX-512) the network's
+//! eval forward took 695 ms with AVX2, 532 ms with AVX-512 and 6-pixel blocks, 449 ms with
+//! 16-pixel blocks (`CHRONOMAP_CPU_AVX512=0` keeps AVX2, `CHRONOMAP_CPU_MR=n` sets the block,
+//! to compare). Elsewhere a portable version with the same results (up to rounding) is used.
 
 /// Output channels (or gradient columns) per register block.
 pub(crate) const NR: usize = 16;
-/// Output pixels per register block of [`tap_gemm`] (and reduction rows of [`reduce_pixels`]).
-pub(crate) const MR: usize = 6;
+/// Most output pixels per register block of [`tap_gemm`] (and reduction rows of
+/// [`reduce_pixels`]): the size of the accumulator arrays callers keep. The block actually used
+/// is [`mr`].
+pub(crate) const MR: usize = 16;
+
+/// Output pixels per register block on this CPU: 16 with AVX-512 (16 `zmm` accumulators of the
+/// 32 registers, enough independent chains to keep two FMA pipes of 4-cycle latency busy), 6
+/// otherwise (AVX2: `6 x 2` accumulators of the 16 `ymm` registers).
+/// `CHRONOMAP_CPU_MR=n` (1..=16) overrides it, to measure.
+#[inline]
+pub(crate) fn mr() -> usize {
+    use std::sync::OnceLock;
+    static MR_NOW: OnceLock<usize> = OnceLock::new();
+    *MR_NOW.get_or_init(|| {
+        let default = if has_avx512() { 16 } else { 6 };
+        std::env::var("CHRONOMAP_CPU_MR")
+            .ok()
+            .and_then(|v| v.trim().parse::<usize>().ok())
+            .filter(|m| (1..=MR).contains(m))
+            .unwrap_or(default)
+    })
+}
+
+/// Dispatches a runtime block size `m` (1..=16) to the const-generic instance `$f::<m>(args)`.
+macro_rules! by_block {
+    ($m:expr, $f:ident($($arg:expr),*)) => {
+        match $m {
+            1 => $f::<1>($($arg),*),
+            2 => $f::<2>($($arg),*),
+            3 => $f::<3>($($arg),*),
+            4 => $f::<4>($($arg),*),
+            5 => $f::<5>($($arg),*),
+            6 => $f::<6>($($arg),*),
+            7 => $f::<7>($($arg),*),
+            8 => $f::<8>($($arg),*),
+            9 => $f::<9>($($arg),*),
+            10 => $f::<10>($($arg),*),
+            11 => $f::<11>($($arg),*),
+            12 => $f::<12>($($arg),*),
+            13 => $f::<13>($($arg),*),
+            14 => $f::<14>($($arg),*),
+            15 => $f::<15>($($arg),*),
+            16 => $f::<16>($($arg),*),
+            m => unreachable!("register block of {m}"),
+        }
+    };
+}
 
 /// One block of 16 packed weights, 64-byte aligned so that a block never straddles cache lines.
 #[derive(Clone, Copy, Debug, Default)]
@@ -185,6 +232,68 @@ pub(crate) unsafe fn reduce_pixels<const M: usize>(
     }
     // SAFETY: same contract.
     unsafe { portable_reduce_pixels::<M>(a, sa, b, sb, nb, pixels, dst, ds) }
+}
+
+/// [`tap_gemm`] for a block of `m` (1..=[`MR`]) pixels, in the first `m` rows of `acc`.
+///
+/// # Safety
+/// As [`tap_gemm`], for `M = m`.
+#[inline]
+pub(crate) unsafe fn tap_gemm_m(
+    m: usize,
+    a: *const f32,
+    sp: isize,
+    taps: Taps<'_>,
+    w: *const Block16,
+    acc: &mut [[f32; NR]; MR],
+    accumulate: bool,
+) {
+    /// `tap_gemm::<M>` on the first `M` rows of the array at `acc`.
+    #[inline(always)]
+    unsafe fn rows<const M: usize>(
+        a: *const f32,
+        sp: isize,
+        taps: Taps<'_>,
+        w: *const Block16,
+        acc: *mut [f32; NR],
+        accumulate: bool,
+    ) {
+        // SAFETY: forwarded contract; the caller's array has at least `M` rows.
+        unsafe {
+            tap_gemm::<M>(
+                a,
+                sp,
+                taps,
+                w,
+                &mut *(acc as *mut [[f32; NR]; M]),
+                accumulate,
+            )
+        }
+    }
+    let p = acc.as_mut_ptr();
+    // SAFETY: forwarded contract; m <= MR rows of `acc`.
+    unsafe { by_block!(m, rows(a, sp, taps, w, p, accumulate)) }
+}
+
+/// [`reduce_pixels`] for a tile of `m` (1..=[`MR`]) reduction rows.
+///
+/// # Safety
+/// As [`reduce_pixels`], for `M = m`.
+#[inline]
+#[allow(clippy::too_many_arguments)]
+pub(crate) unsafe fn reduce_pixels_m(
+    m: usize,
+    a: *const f32,
+    sa: isize,
+    b: *const f32,
+    sb: isize,
+    nb: usize,
+    pixels: usize,
+    dst: *mut f32,
+    ds: usize,
+) {
+    // SAFETY: forwarded contract.
+    unsafe { by_block!(m, reduce_pixels(a, sa, b, sb, nb, pixels, dst, ds)) }
 }
 
 /// Portable [`reduce_pixels`].
@@ -463,9 +572,61 @@ mod tests {
         ((*seed >> 40) as f32 / (1u64 << 24) as f32) - 0.5
     }
 
-    /// Both paths against a direct double loop written from the definition.
+    /// Checks every SIMD form this CPU has (not only the one [`tap_gemm`] picks), the portable
+    /// form and the runtime-sized [`tap_gemm_m`] for `M` pixels against `expect` (computed by a
+    /// direct loop written from the definition), overwriting and accumulating.
+    fn check_tap<const M: usize>(
+        a: &[f32],
+        sp: isize,
+        taps: Taps<'_>,
+        w: &[Block16],
+        expect: &[[f32; NR]; MR],
+    ) {
+        let close = |r: &[[f32; NR]], times: f32, what: &str| {
+            for p in 0..M {
+                for n in 0..NR {
+                    let want = times * expect[p][n];
+                    assert!((r[p][n] - want).abs() < 1e-4, "{what} M={M} {p} {n}");
+                }
+            }
+        };
+        let (ap, wp) = (a.as_ptr(), w.as_ptr());
+        #[cfg(target_arch = "x86_64")]
+        {
+            let mut r = [[9f32; NR]; M];
+            if has_avx2_fma() {
+                unsafe { avx2::tap_gemm::<M>(ap, sp, taps, wp, &mut r, false) };
+                close(&r, 1.0, "avx2");
+                unsafe { avx2::tap_gemm::<M>(ap, sp, taps, wp, &mut r, true) };
+                close(&r, 2.0, "avx2 accumulate");
+            }
+            if std::arch::is_x86_feature_detected!("avx512f") {
+                unsafe { avx512::tap_gemm::<M>(ap, sp, taps, wp, &mut r, false) };
+                close(&r, 1.0, "avx512");
+                unsafe { avx512::tap_gemm::<M>(ap, sp, taps, wp, &mut r, true) };
+                close(&r, 2.0, "avx512 accumulate");
+            }
+        }
+        let mut slow = [[9f32; NR]; M];
+        unsafe { portable_tap_gemm::<M>(ap, sp, taps, wp, &mut slow, false) };
+        close(&slow, 1.0, "portable");
+        unsafe { portable_tap_gemm::<M>(ap, sp, taps, wp, &mut slow, true) };
+        close(&slow, 2.0, "portable accumulate");
+        let mut fast = [[9f32; NR]; MR];
+        unsafe { tap_gemm_m(M, ap, sp, taps, wp, &mut fast, false) };
+        close(&fast, 1.0, "tap_gemm_m");
+        unsafe { tap_gemm_m(M, ap, sp, taps, wp, &mut fast, true) };
+        close(&fast, 2.0, "tap_gemm_m accumulate");
+        // Rows past the block are left alone.
+        assert!(
+            fast[M..].iter().flatten().all(|&v| v == 9.0),
+            "M={M} wrote past its rows"
+        );
+    }
+
+    /// Every block size 1..=16 against a direct loop written from the definition.
     #[test]
-    fn tap_gemm_matches_definition() {
+    fn tap_gemm_matches_definition_for_every_block_size() {
         let mut s = 7;
         let a: Vec<f32> = (0..4000).map(|_| lcg(&mut s)).collect();
         let offsets = [0isize, 301, 777];
@@ -478,7 +639,7 @@ mod tests {
             .map(|_| Block16(std::array::from_fn(|_| lcg(&mut s))))
             .collect();
         let sp = 13;
-        let mut expect = [[0f32; NR]; 5];
+        let mut expect = [[0f32; NR]; MR];
         for (p, row) in expect.iter_mut().enumerate() {
             for (t, &off) in offsets.iter().enumerate() {
                 for k in 0..taps.kr {
@@ -489,115 +650,73 @@ mod tests {
                 }
             }
         }
-        // Every SIMD form this CPU has, not only the one `tap_gemm` picks.
-        #[cfg(target_arch = "x86_64")]
-        {
-            let mut r = [[9f32; NR]; 5];
-            if has_avx2_fma() {
-                unsafe { avx2::tap_gemm::<5>(a.as_ptr(), sp, taps, w.as_ptr(), &mut r, false) };
-                for p in 0..5 {
-                    for n in 0..NR {
-                        assert!((r[p][n] - expect[p][n]).abs() < 1e-4, "avx2 {p} {n}");
-                    }
-                }
-            }
-            if has_avx512() {
-                unsafe { avx512::tap_gemm::<5>(a.as_ptr(), sp, taps, w.as_ptr(), &mut r, false) };
-                for p in 0..5 {
-                    for n in 0..NR {
-                        assert!((r[p][n] - expect[p][n]).abs() < 1e-4, "avx512 {p} {n}");
-                    }
-                }
-            }
-        }
-        let mut fast = [[9f32; NR]; 5];
-        let mut slow = [[9f32; NR]; 5];
-        unsafe {
-            tap_gemm::<5>(a.as_ptr(), sp, taps, w.as_ptr(), &mut fast, false);
-            portable_tap_gemm::<5>(a.as_ptr(), sp, taps, w.as_ptr(), &mut slow, false);
-        }
-        for p in 0..5 {
-            for n in 0..NR {
-                assert!((fast[p][n] - expect[p][n]).abs() < 1e-4, "{p} {n}");
-                assert!((slow[p][n] - expect[p][n]).abs() < 1e-4, "{p} {n}");
-            }
-        }
-        // Accumulating adds to what is there.
-        unsafe {
-            tap_gemm::<5>(a.as_ptr(), sp, taps, w.as_ptr(), &mut fast, true);
-            portable_tap_gemm::<5>(a.as_ptr(), sp, taps, w.as_ptr(), &mut slow, true);
-        }
-        for p in 0..5 {
-            for n in 0..NR {
-                assert!((fast[p][n] - 2.0 * expect[p][n]).abs() < 1e-4, "{p} {n}");
-                assert!((slow[p][n] - 2.0 * expect[p][n]).abs() < 1e-4, "{p} {n}");
-            }
+        for m in 1..=MR {
+            by_block!(m, check_tap(&a, sp, taps, &w, &expect));
         }
     }
 
+    /// The runtime block size stays in range (it sizes every caller's accumulator array).
     #[test]
-    fn reduce_pixels_matches_definition_with_partial_columns() {
-        let mut s = 3;
-        let a: Vec<f32> = (0..3000).map(|_| lcg(&mut s)).collect();
-        let b: Vec<f32> = (0..3000).map(|_| lcg(&mut s)).collect();
+    fn block_size_is_in_range() {
+        assert!((1..=MR).contains(&mr()));
+    }
+
+    /// [`reduce_pixels`] on `M` rows: every SIMD form this CPU has, the portable form and
+    /// [`reduce_pixels_m`], for full and partial column blocks, adding to what `dst` holds.
+    fn check_reduce<const M: usize>(a: &[f32], b: &[f32]) {
         for nb in [16, 13, 5] {
             let (sa, sb, px, ds) = (9isize, 17isize, 150usize, 21usize);
-            let start: Vec<f32> = (0..4 * ds).map(|i| i as f32).collect();
+            let start: Vec<f32> = (0..M * ds).map(|i| i as f32).collect();
+            // The definition, as a direct loop.
             let mut expect = start.clone();
-            for j in 0..4 {
+            for j in 0..M {
                 for n in 0..nb {
                     for p in 0..px {
                         expect[j * ds + n] += a[p * sa as usize + j] * b[p * sb as usize + n];
                     }
                 }
             }
-            let mut fast = start.clone();
-            let mut slow = start.clone();
-            unsafe {
-                reduce_pixels::<4>(
-                    a.as_ptr(),
-                    sa,
-                    b.as_ptr(),
-                    sb,
-                    nb,
-                    px,
-                    fast.as_mut_ptr(),
-                    ds,
-                );
-                portable_reduce_pixels::<4>(
-                    a.as_ptr(),
-                    sa,
-                    b.as_ptr(),
-                    sb,
-                    nb,
-                    px,
-                    slow.as_mut_ptr(),
-                    ds,
-                );
-            }
-            for i in 0..4 * ds {
-                assert!((fast[i] - expect[i]).abs() < 1e-3, "{nb} {i}");
-                assert!((slow[i] - expect[i]).abs() < 1e-3, "{nb} {i}");
-            }
-            // Every SIMD form this CPU has, not only the one `reduce_pixels` picks.
+            type Form =
+                unsafe fn(*const f32, isize, *const f32, isize, usize, usize, *mut f32, usize);
+            let mut forms: Vec<(&str, Form)> = vec![
+                ("portable", portable_reduce_pixels::<M>),
+                ("dispatch", reduce_pixels::<M>),
+            ];
             #[cfg(target_arch = "x86_64")]
-            for (name, has) in [("avx2", has_avx2_fma()), ("avx512", has_avx512())] {
-                if !has {
-                    continue;
+            {
+                if has_avx2_fma() {
+                    forms.push(("avx2", avx2::reduce_pixels::<M>));
                 }
-                let mut r = start.clone();
-                let (ap, bp, rp) = (a.as_ptr(), b.as_ptr(), r.as_mut_ptr());
-                unsafe {
-                    if name == "avx2" {
-                        avx2::reduce_pixels::<4>(ap, sa, bp, sb, nb, px, rp, ds);
-                    } else {
-                        avx512::reduce_pixels::<4>(ap, sa, bp, sb, nb, px, rp, ds);
-                    }
-                }
-                for i in 0..4 * ds {
-                    assert!((r[i] - expect[i]).abs() < 1e-3, "{name} {nb} {i}");
+                if std::arch::is_x86_feature_detected!("avx512f") {
+                    forms.push(("avx512", avx512::reduce_pixels::<M>));
                 }
             }
+            for (name, f) in forms {
+                let mut r = start.clone();
+                unsafe { f(a.as_ptr(), sa, b.as_ptr(), sb, nb, px, r.as_mut_ptr(), ds) };
+                for i in 0..M * ds {
+                    assert!((r[i] - expect[i]).abs() < 1e-3, "{name} M={M} nb={nb} {i}");
+                }
+            }
+            let mut r = start.clone();
+            let (ap, bp, rp) = (a.as_ptr(), b.as_ptr(), r.as_mut_ptr());
+            unsafe { reduce_pixels_m(M, ap, sa, bp, sb, nb, px, rp, ds) };
+            for i in 0..M * ds {
+                assert!(
+                    (r[i] - expect[i]).abs() < 1e-3,
+                    "reduce_pixels_m M={M} nb={nb} {i}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn reduce_pixels_matches_definition_for_every_block_size_and_partial_columns() {
+        let mut s = 3;
+        let a: Vec<f32> = (0..3000).map(|_| lcg(&mut s)).collect();
+        let b: Vec<f32> = (0..3000).map(|_| lcg(&mut s)).collect();
+        for m in 1..=MR {
+            by_block!(m, check_reduce(&a, &b));
         }
     }
 }
