@@ -44,14 +44,13 @@ fn step(
     hidden: Tensor<4>,
     state: Tensor<4>,
 ) -> (Tensor<4>, Tensor<4>) {
-    let gates = super::conv3x3_cat(
+    super::convlstm_step(
         x,
         hidden,
+        state,
         cell.gates.weight.val(),
         cell.gates.bias.as_ref().map(|b| b.val()),
-        false,
-    );
-    super::lstm_update(gates, state)
+    )
 }
 
 /// [`ConvLstmCell::forward`] for a validated state: `x` and the state tensors are

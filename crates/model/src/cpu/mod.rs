@@ -232,16 +232,24 @@ pub fn softmax_to_grid(x: Tensor<4>) -> Tensor<4> {
     ))
 }
 
-/// ConvLSTM state update on grids: `(gates, c) -> (h', c')`, gates in the order i, f, o, g.
+/// One ConvLSTM step on grids: `(x, h, c) -> (h', c')` with gates
+/// `conv3x3(cat[x, h], weight) + bias` in the order i, f, o, g (fused into one pass without
+/// autodiff).
 #[doc(hidden)]
-pub fn lstm_update(gates: Tensor<4>, cell: Tensor<4>) -> (Tensor<4>, Tensor<4>) {
-    let c = Tensor::<4>::from_dispatch(<Dispatch as CpuFastOps>::fast_lstm_cell(
-        gates.clone().into_dispatch(),
+pub fn convlstm_step(
+    x: Tensor<4>,
+    hidden: Tensor<4>,
+    cell: Tensor<4>,
+    weight: Tensor<4>,
+    bias: Option<Tensor<1>>,
+) -> (Tensor<4>, Tensor<4>) {
+    let bias = bias.unwrap_or_else(|| Tensor::zeros([weight.dims()[0]], &weight.device()));
+    let (h, c) = <Dispatch as CpuFastOps>::fast_convlstm_step(
+        x.into_dispatch(),
+        hidden.into_dispatch(),
         cell.into_dispatch(),
-    ));
-    let h = Tensor::from_dispatch(<Dispatch as CpuFastOps>::fast_lstm_hidden(
-        gates.into_dispatch(),
-        c.clone().into_dispatch(),
-    ));
-    (h, c)
+        weight.into_dispatch(),
+        bias.into_dispatch(),
+    );
+    (Tensor::from_dispatch(h), Tensor::from_dispatch(c))
 }

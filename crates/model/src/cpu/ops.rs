@@ -106,6 +106,19 @@ pub trait CpuFastOps: Backend {
     /// ConvLSTM hidden state `h = sigmoid(o) tanh(c')` from the gates grid and the new cell grid.
     fn fast_lstm_hidden(gates: FloatTensor<Self>, cell: FloatTensor<Self>) -> FloatTensor<Self>;
 
+    /// One ConvLSTM step on grids: gates `conv3x3(cat[x, hidden], weight) + bias` (`4 hid`
+    /// channels, order i, f, o, g), then `c' = sigmoid(f) c + sigmoid(i) tanh(g)` and
+    /// `h' = sigmoid(o) tanh(c')`; returns `(h', c')`. On Flex it is one fused pass (the
+    /// updates run on each band of gates while it is in cache); with autodiff it is the three
+    /// differentiable operations.
+    fn fast_convlstm_step(
+        x: FloatTensor<Self>,
+        hidden: FloatTensor<Self>,
+        cell: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>);
+
     /// 1x1 convolution of grid `x` with weights `[k, c, 1, 1]` and bias `[k]`, returning
     /// `[n, k, h, w]`.
     fn fast_head(
@@ -292,6 +305,35 @@ impl CpuFastOps for Flex {
             lstm::hidden_forward(&values(&gates), &values(&cell), hid)
         });
         flex_from_buf(h, &grid_shape(d, hid))
+    }
+
+    fn fast_convlstm_step(
+        x: FlexTensor,
+        hidden: FlexTensor,
+        cell: FlexTensor,
+        weight: FlexTensor,
+        bias: FlexTensor,
+    ) -> (FlexTensor, FlexTensor) {
+        let (d, cx) = grid_dims(&x);
+        let (dh, hid) = grid_dims(&hidden);
+        let (dc, hc) = grid_dims(&cell);
+        assert!(
+            d == dh && d == dc && hc == hid,
+            "ConvLSTM step: input {d:?} x {cx}, hidden {dh:?} x {hid}, cell {dc:?} x {hc}"
+        );
+        let [c_out, wc, _, _] = dims::<4>(&weight);
+        assert!(
+            c_out == 4 * hid && wc == cx + hid,
+            "ConvLSTM step: weight [{c_out}, {wc}, 3, 3] for input {cx} + hidden {hid} channels"
+        );
+        let (xv, hv, cv) = (values(&x), values(&hidden), values(&cell));
+        let (wv, bv) = (values(&weight), values(&bias));
+        let srcs = [Grid::new(&xv, cx, d), Grid::new(&hv, hid, d)];
+        let (h, c) = timed("convlstm_step", || {
+            lstm::conv_step(&srcs, &wv, &bv, &cv, hid, d)
+        });
+        let shape = grid_shape(d, hid);
+        (flex_from_buf(h, &shape), flex_from_buf(c, &shape))
     }
 
     fn fast_head(x: FlexTensor, weight: FlexTensor, bias: FlexTensor) -> FlexTensor {
@@ -834,6 +876,20 @@ impl<C: CheckpointStrategy> CpuFastOps for Autodiff<Flex, C> {
             <Flex as CpuFastOps>::fast_lstm_hidden,
             LstmBackward(lstm::hidden_backward),
         )
+    }
+
+    fn fast_convlstm_step(
+        x: FloatTensor<Self>,
+        hidden: FloatTensor<Self>,
+        cell: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>) {
+        // Training keeps the gates for the backward pass: the three recorded operations.
+        let gates = Self::fast_conv3x3_cat(x, hidden, weight, bias, false);
+        let c = Self::fast_lstm_cell(gates.clone(), cell);
+        let h = Self::fast_lstm_hidden(gates, c.clone());
+        (h, c)
     }
 
     fn fast_head(

@@ -296,6 +296,25 @@ pub(crate) fn conv3x3(
     epi: Epilogue<'_>,
     dsts: &[GridMut],
 ) {
+    conv3x3_banded(srcs, plan, d, epi, dsts, None)
+}
+
+/// What [`conv3x3_banded`] calls on each band once its outputs are written:
+/// `after(image, first_row, rows)`.
+pub(crate) type AfterBand<'a> = &'a (dyn Fn(usize, usize, usize) + Sync);
+
+/// [`conv3x3`] that calls `after(image, first_row, rows)` on the task that wrote a band of output
+/// rows, right after it wrote them (all channels), while they are still in its cache: an
+/// element-wise consumer of the output (the ConvLSTM state update) then reads them from cache
+/// instead of memory.
+pub(crate) fn conv3x3_banded(
+    srcs: &[Grid<'_>],
+    plan: &Plan,
+    d: Dims,
+    epi: Epilogue<'_>,
+    dsts: &[GridMut],
+    after: Option<AfterBand<'_>>,
+) {
     assert_eq!(srcs.len(), plan.c_ins.len(), "conv3x3: number of inputs");
     for (s, &c) in srcs.iter().zip(&plan.c_ins) {
         assert_eq!(s.channels, c, "conv3x3: input channels vs weights");
@@ -373,6 +392,9 @@ pub(crate) fn conv3x3(
                     }
                 }
             }
+        }
+        if let Some(after) = after {
+            after(i, y0, r_here);
         }
     });
 }

@@ -33,7 +33,10 @@ pub(crate) fn exp(x: f32) -> f32 {
     let p = p * r + 1.666_666_5e-1;
     let p = p * r + 5e-1;
     let e = p * r * r + r + 1.0;
-    e * f32::from_bits(((n as i32 + 127) << 23) as u32)
+    // SAFETY: `n` is a whole number in -126..=127 (x was clamped), so the conversion is exact;
+    // unlike `as`, it has no saturation checks, which would keep the loop from vectorizing.
+    let n = unsafe { n.to_int_unchecked::<i32>() };
+    e * f32::from_bits(((n + 127) << 23) as u32)
 }
 
 /// `1 / (1 + e^-x)`.
@@ -146,8 +149,8 @@ avx2_fn! {
             let (gi, rest) = gt.split_at(hid);
             let (gf, rest) = rest.split_at(hid);
             let gg = &rest[hid..];
-            for j in 0..hid {
-                o[j] = sigmoid(gf[j]) * cp[j] + sigmoid(gi[j]) * tanh(gg[j]);
+            for ((((o, &i), &f), &g), &c) in o.iter_mut().zip(gi).zip(gf).zip(gg).zip(cp) {
+                *o = sigmoid(f) * c + sigmoid(i) * tanh(g);
             }
         }
     }
@@ -182,8 +185,8 @@ avx2_fn! {
     fn hidden_chunk(gates: &[f32], c: &[f32], out: &mut [f32], hid: usize) {
         for ((gt, cp), o) in gates.chunks_exact(4 * hid).zip(c.chunks_exact(hid)).zip(out.chunks_exact_mut(hid)) {
             let go = &gt[2 * hid..3 * hid];
-            for j in 0..hid {
-                o[j] = sigmoid(go[j]) * tanh(cp[j]);
+            for ((o, &g), &c) in o.iter_mut().zip(go).zip(cp) {
+                *o = sigmoid(g) * tanh(c);
             }
         }
     }
@@ -204,6 +207,83 @@ pub(crate) fn hidden_forward(gates: &[f32], c_new: &[f32], hid: usize) -> Buf {
 }
 
 avx2_fn! {
+    /// Both updates at once over `c.len() / hid` positions: `c' = sigmoid(f) c + sigmoid(i)
+    /// tanh(g)` into `c_out` and `h = sigmoid(o) tanh(c')` into `h_out`.
+    fn step_chunk(gates: &[f32], c: &[f32], c_out: &mut [f32], h_out: &mut [f32], hid: usize) {
+        let it = gates
+            .chunks_exact(4 * hid)
+            .zip(c.chunks_exact(hid))
+            .zip(c_out.chunks_exact_mut(hid))
+            .zip(h_out.chunks_exact_mut(hid));
+        for (((gt, cp), co), ho) in it {
+            let (gi, rest) = gt.split_at(hid);
+            let (gf, rest) = rest.split_at(hid);
+            let (go, gg) = rest.split_at(hid);
+            let lanes = gi.iter().zip(gf).zip(go).zip(gg).zip(cp).zip(co.iter_mut()).zip(ho.iter_mut());
+            for ((((((&i, &f), &o), &g), &c), co), ho) in lanes {
+                let cn = sigmoid(f) * c + sigmoid(i) * tanh(g);
+                *co = cn;
+                *ho = sigmoid(o) * tanh(cn);
+            }
+        }
+    }
+}
+
+/// One ConvLSTM step for inference, fused: the gates convolution of `cat(srcs)` (weights
+/// `[4 hid, c_in, 3, 3]`, bias `[4 hid]`) and both state updates, which each task runs on the
+/// band of gate rows it has just written, while they are in its cache. Gates are never read back
+/// from memory and the cell grid `c` is read once. Returns the grids `(h', c')`. Same results as
+/// [`super::conv3x3::forward`], [`cell_forward`] and [`hidden_forward`] in sequence.
+///
+/// # Panics
+/// If the sizes disagree (`c` must be a `hid`-channel grid of `d`).
+pub(crate) fn conv_step(
+    srcs: &[Grid<'_>],
+    w: &[f32],
+    bias: &[f32],
+    c: &[f32],
+    hid: usize,
+    d: Dims,
+) -> (Buf, Buf) {
+    assert_eq!(c.len(), d.grid() * hid, "ConvLSTM step: cell state size");
+    let c_ins: Vec<usize> = srcs.iter().map(|s| s.channels).collect();
+    let plan = super::conv3x3::Plan::forward_scaled(w, &c_ins, 4 * hid, None);
+    let mut gates = pool::take(d.grid() * 4 * hid);
+    let mut c_new = pool::take(d.grid() * hid);
+    let mut h_new = pool::take(d.grid() * hid);
+    let g_out = GridMut::new(&mut gates, 4 * hid, d);
+    let (g_ptr, c_out, h_out) = (
+        g_out.ptr,
+        GridMut::new(&mut c_new, hid, d),
+        GridMut::new(&mut h_new, hid, d),
+    );
+    let after = |i: usize, y0: usize, rows: usize| {
+        // SAFETY: the calling task has just written every channel of rows y0..y0 + rows of
+        // image i of the gates and owns the same rows of the new states.
+        unsafe {
+            c_out.zero_border(d, i, y0, rows);
+            h_out.zero_border(d, i, y0, rows);
+            for y in y0..y0 + rows {
+                let p = d.at(i, y, 0);
+                let g = std::slice::from_raw_parts(g_ptr.add(p * 4 * hid), d.w * 4 * hid);
+                let co = std::slice::from_raw_parts_mut(c_out.ptr.add(p * hid), d.w * hid);
+                let ho = std::slice::from_raw_parts_mut(h_out.ptr.add(p * hid), d.w * hid);
+                step_chunk(g, &c[p * hid..(p + d.w) * hid], co, ho, hid);
+            }
+        }
+    };
+    super::conv3x3::conv3x3_banded(
+        srcs,
+        &plan,
+        d,
+        super::conv3x3::Epilogue::Bias(bias),
+        &[g_out],
+        Some(&after),
+    );
+    (h_new, c_new)
+}
+
+avx2_fn! {
     /// Gradients of [`cell_chunk`]: `dgates` (o part zero) and `dc` from `dcn`.
     fn cell_grad_chunk(gates: &[f32], c: &[f32], dcn: &[f32], dgates: &mut [f32], dc: &mut [f32], hid: usize) {
         let it = gates
@@ -216,14 +296,23 @@ avx2_fn! {
             let (dgi, rest) = dg.split_at_mut(hid);
             let (dgf, rest) = rest.split_at_mut(hid);
             let (dgo, dgg) = rest.split_at_mut(hid);
-            for j in 0..hid {
-                let (i, f, g) = (sigmoid(gt[j]), sigmoid(gt[hid + j]), tanh(gt[3 * hid + j]));
-                let dj = d[j];
-                dgi[j] = dj * g * i * (1.0 - i);
-                dgf[j] = dj * cp[j] * f * (1.0 - f);
-                dgo[j] = 0.0;
-                dgg[j] = dj * i * (1.0 - g * g);
-                dcp[j] = dj * f;
+            dgo.fill(0.0);
+            let (gi, rest) = gt.split_at(hid);
+            let (gf, rest) = rest.split_at(hid);
+            let gg = &rest[hid..];
+            let lanes = gi
+                .iter()
+                .zip(gf)
+                .zip(gg)
+                .zip(cp.iter().zip(d))
+                .zip(dgi.iter_mut().zip(dgf.iter_mut()))
+                .zip(dgg.iter_mut().zip(dcp.iter_mut()));
+            for (((((&i, &f), &g), (&c, &dj)), (dgi, dgf)), (dgg, dcp)) in lanes {
+                let (i, f, g) = (sigmoid(i), sigmoid(f), tanh(g));
+                *dgi = dj * g * i * (1.0 - i);
+                *dgf = dj * c * f * (1.0 - f);
+                *dgg = dj * i * (1.0 - g * g);
+                *dcp = dj * f;
             }
         }
     }
@@ -255,10 +344,12 @@ avx2_fn! {
         for ((((gt, cp), d), dg), dcp) in it {
             dg[..2 * hid].fill(0.0);
             dg[3 * hid..].fill(0.0);
-            for j in 0..hid {
-                let (o, t) = (sigmoid(gt[2 * hid + j]), tanh(cp[j]));
-                dg[2 * hid + j] = d[j] * t * o * (1.0 - o);
-                dcp[j] = d[j] * o * (1.0 - t * t);
+            let go = &gt[2 * hid..3 * hid];
+            let dgo = &mut dg[2 * hid..3 * hid];
+            for ((((&o, &c), &dj), dgo), dcp) in go.iter().zip(cp).zip(d).zip(dgo).zip(dcp.iter_mut()) {
+                let (o, t) = (sigmoid(o), tanh(c));
+                *dgo = dj * t * o * (1.0 - o);
+                *dcp = dj * o * (1.0 - t * t);
             }
         }
     }
@@ -335,6 +426,43 @@ mod tests {
     }
 
     /// The state update and its gradients against f64 formulas and finite differences.
+    /// The fused inference step gives what the three separate operations give (which the test
+    /// below checks against the recurrence), on an odd-sized grid whose bands end mid-image and
+    /// with a hidden size that is not a whole number of SIMD lanes.
+    #[test]
+    fn fused_step_equals_conv_then_cell_then_hidden() {
+        use super::super::conv3x3::{Epilogue, forward};
+        for (hid, d) in [
+            (3, Dims { n: 2, h: 7, w: 9 }),
+            (16, Dims { n: 1, h: 33, w: 20 }),
+        ] {
+            let cx = 5;
+            let x = to_grid(&rand_vec(d.pixels() * cx, 61), cx, d);
+            let h = to_grid(&rand_vec(d.pixels() * hid, 62), hid, d);
+            let c: Vec<f32> = to_grid(&rand_vec(d.pixels() * hid, 63), hid, d)
+                .iter()
+                .map(|v| v * 6.0)
+                .collect();
+            let w: Vec<f32> = rand_vec(4 * hid * (cx + hid) * 9, 64)
+                .iter()
+                .map(|v| v * 2.0)
+                .collect();
+            let b = rand_vec(4 * hid, 65);
+            let srcs = [Grid::new(&x, cx, d), Grid::new(&h, hid, d)];
+            let gates = forward(&srcs, &w, 4 * hid, d, Epilogue::Bias(&b));
+            let c_want = cell_forward(&gates, &c, hid);
+            let h_want = hidden_forward(&gates, &c_want, hid);
+            let (h_got, c_got) = conv_step(&srcs, &w, &b, &c, hid, d);
+            // Same kernels and the same arithmetic in the same order: equal to the bit.
+            assert_eq!(&c_got[..], &c_want[..], "cell, hid {hid}");
+            assert_eq!(&h_got[..], &h_want[..], "hidden, hid {hid}");
+            // And the borders of the new state grids are zero.
+            let interior: f32 = from_grid(&h_got, hid, d).iter().map(|v| v * v).sum();
+            let all: f32 = h_got.iter().map(|v| v * v).sum();
+            assert!(interior > 0.0 && (all - interior).abs() <= 1e-6 * all);
+        }
+    }
+
     #[test]
     fn cell_and_hidden_match_the_recurrence_and_its_gradients() {
         let hid = 3;
