@@ -78,6 +78,7 @@ pub(crate) struct Block16(pub(crate) [f32; NR]);
 
 /// Whether the AVX2 + FMA kernels can run on this CPU (checked once).
 #[inline]
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
 pub(crate) fn has_avx2_fma() -> bool {
     #[cfg(target_arch = "x86_64")]
     {
@@ -678,6 +679,7 @@ mod tests {
             }
             type Form =
                 unsafe fn(*const f32, isize, *const f32, isize, usize, usize, *mut f32, usize);
+            #[cfg_attr(not(target_arch = "x86_64"), allow(unused_mut))]
             let mut forms: Vec<(&str, Form)> = vec![
                 ("portable", portable_reduce_pixels::<M>),
                 ("dispatch", reduce_pixels::<M>),
