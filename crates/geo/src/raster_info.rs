@@ -15,16 +15,19 @@ pub enum Compression {
     Deflate,
     /// PackBits run-length encoding (code 32773).
     PackBits,
+    /// Zstandard (code 50000), GDAL's `COMPRESS=ZSTD` (written at the level of `zstd -1`).
+    Zstd,
 }
 
 impl Compression {
-    /// The GDAL creation-option name (`NONE`, `LZW`, `DEFLATE`, `PACKBITS`).
+    /// The GDAL creation-option name (`NONE`, `LZW`, `DEFLATE`, `PACKBITS`, `ZSTD`).
     pub fn gdal_name(self) -> &'static str {
         match self {
             Compression::None => "NONE",
             Compression::Lzw => "LZW",
             Compression::Deflate => "DEFLATE",
             Compression::PackBits => "PACKBITS",
+            Compression::Zstd => "ZSTD",
         }
     }
 
@@ -34,6 +37,7 @@ impl Compression {
             Compression::Lzw => 5,
             Compression::Deflate => 8,
             Compression::PackBits => 32773,
+            Compression::Zstd => 50000,
         }
     }
 }

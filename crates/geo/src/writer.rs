@@ -778,6 +778,7 @@ mod tests {
             Compression::Deflate,
             Compression::Lzw,
             Compression::PackBits,
+            Compression::Zstd,
         ] {
             for il in [Interleave::Band, Interleave::Pixel] {
                 v.push(

@@ -30,6 +30,8 @@ fn max_ratio(c: Compression) -> (u64, &'static str) {
         Compression::Lzw => (3641, "LZW"),
         // PackBits: 2 bytes yield at most 128
         Compression::PackBits => (64, "PackBits"),
+        // Zstandard: an RLE block (4 bytes with its header) yields at most 128 KiB
+        Compression::Zstd => (32768, "ZSTD"),
     }
 }
 
@@ -114,6 +116,7 @@ pub(crate) fn decode_chunk(
             Compression::Deflate => inflate(&raw, buf),
             Compression::Lzw => lzw_decode(&raw, buf),
             Compression::PackBits => packbits_decode(&raw, buf),
+            Compression::Zstd => zstd_decode(&raw, buf),
         }
     }
     .map_err(|detail| TiffProblem::Corrupt {
@@ -170,6 +173,13 @@ fn inflate(input: &[u8], out: &mut [u8]) -> Result<usize, String> {
         Ok(_) => Ok(d.total_out() as usize),
         Err(e) => Err(e.to_string()),
     }
+}
+
+/// Zstandard-decodes `input` (one or more frames) into `out`; returns the bytes produced.
+fn zstd_decode(input: &[u8], out: &mut [u8]) -> Result<usize, String> {
+    ruzstd::decoding::FrameDecoder::new()
+        .decode_all(input, out)
+        .map_err(|e| e.to_string())
 }
 
 /// TIFF LZW (MSB-first with the early code-size switch; old-style LSB-first streams, which
@@ -392,6 +402,9 @@ pub(crate) fn compress(data: &[u8], compression: Compression, level: u32) -> Vec
             .encode(data)
             .unwrap_or_default(),
         Compression::PackBits => packbits_encode(data),
+        Compression::Zstd => {
+            ruzstd::encoding::compress_to_vec(data, ruzstd::encoding::CompressionLevel::Fastest)
+        }
     }
 }
 

@@ -237,7 +237,7 @@ fn unsupported_compression_and_sample_formats() {
     let header_len = 8 + 2 + 9 * 12 + 4;
     for (code, name) in [
         (7u64, "JPEG"),
-        (50000, "ZSTD"),
+        (34925, "LZMA"),
         (34887, "LERC"),
         (50001, "WebP"),
     ] {

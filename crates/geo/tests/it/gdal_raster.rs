@@ -176,6 +176,15 @@ fn chronomap_reads_gdal_translate_outputs() {
             vec!["-co", "COMPRESS=DEFLATE", "-co", pred],
             vec!["-co", "COMPRESS=LZW", "-co", "PREDICTOR=2"],
             vec!["-co", "COMPRESS=PACKBITS", "-co", "INTERLEAVE=BAND"],
+            vec!["-co", "COMPRESS=ZSTD", "-co", pred, "-co", "TILED=YES"],
+            vec![
+                "-co",
+                "COMPRESS=ZSTD",
+                "-co",
+                "ZSTD_LEVEL=19",
+                "-co",
+                "INTERLEAVE=BAND",
+            ],
             vec![
                 "-co",
                 "TILED=YES",
@@ -275,8 +284,8 @@ fn chronomap_reads_gdal_translate_outputs() {
             checked += 1;
         }
     }
-    // 7 types x 13 layouts
-    assert_eq!(checked, 91);
+    // 7 types x 15 layouts
+    assert_eq!(checked, 105);
 }
 
 #[test]
@@ -502,6 +511,10 @@ fn gdal_reads_chronomap_outputs() {
             .with_bigtiff(true)
             .with_strips(4)
             .with_compression(chronomap_geo::Compression::Lzw),
+        RasterSpec::new(W, H, BANDS, SampleType::F32)
+            .with_geotransform(GeoTransform::north_up(300_000.0, 1_700_000.0, 10.0))
+            .with_epsg(32628)
+            .with_compression(chronomap_geo::Compression::Zstd),
     ];
     for (i, spec) in specs.iter().enumerate() {
         let path = dir.path().join(format!("ours{i}.tif"));
