@@ -17,10 +17,14 @@ pub enum Compression {
     PackBits,
     /// Zstandard (code 50000), GDAL's `COMPRESS=ZSTD` (written at the level of `zstd -1`).
     Zstd,
+    /// JPEG (code 7, with `JPEGTables`), GDAL's `COMPRESS=JPEG`: 8-bit samples, 1 or 3 per
+    /// pixel (or any number of bands with `INTERLEAVE=BAND`), RGB or YCbCr. Read only: it is
+    /// lossy, and chronomap never writes it.
+    Jpeg,
 }
 
 impl Compression {
-    /// The GDAL creation-option name (`NONE`, `LZW`, `DEFLATE`, `PACKBITS`, `ZSTD`).
+    /// The GDAL creation-option name (`NONE`, `LZW`, `DEFLATE`, `PACKBITS`, `ZSTD`, `JPEG`).
     pub fn gdal_name(self) -> &'static str {
         match self {
             Compression::None => "NONE",
@@ -28,6 +32,7 @@ impl Compression {
             Compression::Deflate => "DEFLATE",
             Compression::PackBits => "PACKBITS",
             Compression::Zstd => "ZSTD",
+            Compression::Jpeg => "JPEG",
         }
     }
 
@@ -38,6 +43,7 @@ impl Compression {
             Compression::Deflate => 8,
             Compression::PackBits => 32773,
             Compression::Zstd => 50000,
+            Compression::Jpeg => 7,
         }
     }
 }

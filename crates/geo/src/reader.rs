@@ -82,7 +82,7 @@ impl GeoTiffReader {
     /// # Errors
     /// [`Error::Io`] if the file cannot be opened; [`Error::Tiff`] if it is not a valid TIFF
     /// (wrong magic, truncated, IFD past the end, inconsistent strip/tile tables, absurd
-    /// sizes); [`Error::Unsupported`] for valid files chronomap cannot decode (JPEG, LERC,
+    /// sizes); [`Error::Unsupported`] for valid files chronomap cannot decode (JPEG 2000, LERC,
     /// 1-bit, Int8, Float16, ...).
     pub fn open(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();

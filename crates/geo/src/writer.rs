@@ -179,6 +179,9 @@ impl RasterSpec {
         if self.width == 0 || self.height == 0 || self.bands == 0 {
             return bad("width, height and bands must be positive");
         }
+        if self.compression == Compression::Jpeg {
+            return bad("JPEG compression is read only (it is lossy); write DEFLATE, LZW or ZSTD");
+        }
         if self.width > u32::MAX as usize || self.height > u32::MAX as usize || self.bands > 65_535
         {
             return bad("width/height above 2^32-1 or more than 65535 bands");
@@ -898,6 +901,18 @@ mod tests {
             back.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
             data.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
         );
+    }
+
+    #[test]
+    fn jpeg_is_refused_for_writing_and_nothing_is_left_behind() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("j.tif");
+        let spec = RasterSpec::new(8, 8, 1, SampleType::U8).with_compression(Compression::Jpeg);
+        match write_geotiff(&path, &spec, RasterData::U8(&[7; 64])) {
+            Err(Error::InvalidSpec { problem }) => assert!(problem.contains("JPEG"), "{problem}"),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
     }
 
     #[test]

@@ -32,6 +32,8 @@ fn max_ratio(c: Compression) -> (u64, &'static str) {
         Compression::PackBits => (64, "PackBits"),
         // Zstandard: an RLE block (4 bytes with its header) yields at most 128 KiB
         Compression::Zstd => (32768, "ZSTD"),
+        // JPEG: a flat 8x8 block costs a few bits per component (tables are not counted)
+        Compression::Jpeg => (4096, "JPEG"),
     }
 }
 
@@ -117,6 +119,7 @@ pub(crate) fn decode_chunk(
             Compression::Lzw => lzw_decode(&raw, buf),
             Compression::PackBits => packbits_decode(&raw, buf),
             Compression::Zstd => zstd_decode(&raw, buf),
+            Compression::Jpeg => jpeg_decode(&raw, layout, buf),
         }
     }
     .map_err(|detail| TiffProblem::Corrupt {
@@ -173,6 +176,62 @@ fn inflate(input: &[u8], out: &mut [u8]) -> Result<usize, String> {
         Ok(_) => Ok(d.total_out() as usize),
         Err(e) => Err(e.to_string()),
     }
+}
+
+/// Decodes one JPEG chunk (completed with the image's `JPEGTables`) into `out`, which must be
+/// exactly the chunk's size; returns the bytes produced.
+fn jpeg_decode(input: &[u8], layout: &ImageLayout, out: &mut [u8]) -> Result<usize, String> {
+    use zune_core::bytestream::ZCursor;
+    use zune_core::colorspace::ColorSpace;
+    use zune_core::options::DecoderOptions;
+    let jpeg = layout
+        .jpeg
+        .as_ref()
+        .ok_or("JPEG chunk without JPEG layout")?;
+    // Abbreviated streams: tables without their end marker, then the chunk without its start
+    // marker (libtiff's layout).
+    let stream: std::borrow::Cow<'_, [u8]> = if jpeg.tables.len() >= 4
+        && jpeg.tables.ends_with(&[0xFF, 0xD9])
+        && input.starts_with(&[0xFF, 0xD8])
+    {
+        let mut s = Vec::with_capacity(jpeg.tables.len() + input.len());
+        s.extend_from_slice(&jpeg.tables[..jpeg.tables.len() - 2]);
+        s.extend_from_slice(&input[2..]);
+        s.into()
+    } else {
+        input.into()
+    };
+    let components = layout.samples_per_chunk_pixel();
+    // A stream larger than its chunk is refused before the decoder allocates for it.
+    let options = DecoderOptions::default()
+        .set_max_width(layout.chunk_width)
+        .set_max_height(layout.chunk_height);
+    let mut dec = zune_jpeg::JpegDecoder::new_with_options(ZCursor::new(&stream[..]), options);
+    dec.decode_headers().map_err(|e| format!("{e:?}"))?;
+    let input_space = dec.input_colorspace().ok_or("no JPEG header")?;
+    let out_space = match (components, input_space) {
+        (1, _) => ColorSpace::Luma,
+        (3, ColorSpace::YCbCr) if !jpeg.ycbcr => ColorSpace::YCbCr, // RGB stored as is
+        (3, _) => ColorSpace::RGB,
+        (n, s) => return Err(format!("{n} samples per pixel in a {s:?} JPEG stream")),
+    };
+    if input_space.num_components() != components {
+        return Err(format!(
+            "the JPEG stream has {} components, the TIFF {components} samples per pixel",
+            input_space.num_components()
+        ));
+    }
+    dec.set_options(options.jpeg_set_out_colorspace(out_space));
+    let (w, h) = dec.dimensions().ok_or("no JPEG header")?;
+    let n = w * h * components;
+    if n != out.len() {
+        return Err(format!(
+            "the JPEG stream is {w} x {h}, the chunk {} bytes of {components} samples",
+            out.len()
+        ));
+    }
+    dec.decode_into(out).map_err(|e| format!("{e:?}"))?;
+    Ok(n)
 }
 
 /// Zstandard-decodes `input` (one or more frames) into `out`; returns the bytes produced.
@@ -405,6 +464,7 @@ pub(crate) fn compress(data: &[u8], compression: Compression, level: u32) -> Vec
         Compression::Zstd => {
             ruzstd::encoding::compress_to_vec(data, ruzstd::encoding::CompressionLevel::Fastest)
         }
+        Compression::Jpeg => unreachable!("RasterSpec::validate rejects JPEG for writing"),
     }
 }
 

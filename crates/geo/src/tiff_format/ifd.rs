@@ -386,6 +386,14 @@ impl<'a> TiffFile<'a> {
         Ok(Some(v))
     }
 
+    /// The raw value bytes of a tag (e.g. UNDEFINED `JPEGTables`); `None` if absent.
+    pub(crate) fn bytes(&self, ifd: &Ifd, tag: u16) -> Result<Option<Vec<u8>>, Fail> {
+        match ifd.entry(tag) {
+            None => Ok(None),
+            Some(e) => self.value_bytes(e).map(Some),
+        }
+    }
+
     /// ASCII value of a tag, up to the first NUL, with invalid UTF-8 replaced.
     pub(crate) fn ascii(&self, ifd: &Ifd, tag: u16) -> Result<Option<String>, Fail> {
         let Some(e) = ifd.entry(tag) else {

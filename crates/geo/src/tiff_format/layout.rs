@@ -30,6 +30,19 @@ pub(crate) struct ImageLayout {
     pub(crate) chunks_down: usize,
     pub(crate) offsets: Vec<u64>,
     pub(crate) byte_counts: Vec<u64>,
+    /// For JPEG: the shared tables and how to read the streams' colours.
+    pub(crate) jpeg: Option<JpegLayout>,
+}
+
+/// What decoding the JPEG chunks of an image needs besides their bytes.
+#[derive(Debug, Clone)]
+pub(crate) struct JpegLayout {
+    /// `JPEGTables` (a JPEG stream of tables only, `FFD8 ... FFD9`), empty when absent: each
+    /// chunk is then a complete JPEG stream.
+    pub(crate) tables: Vec<u8>,
+    /// The TIFF says the pixels are YCbCr (PhotometricInterpretation 6), to be converted to
+    /// RGB; otherwise the stream's components are the samples themselves.
+    pub(crate) ycbcr: bool,
 }
 
 fn bad_size(width: u64, height: u64, samples: u64) -> Fail {
@@ -73,11 +86,11 @@ fn compression_from_code(code: u64) -> Result<Compression, Fail> {
         8 | 32946 => return Ok(Compression::Deflate),
         32773 => return Ok(Compression::PackBits),
         50000 => return Ok(Compression::Zstd),
+        7 => return Ok(Compression::Jpeg),
         2 => "CCITT RLE",
         3 => "CCITT Group 3 fax",
         4 => "CCITT Group 4 fax",
         6 => "old-style JPEG",
-        7 => "JPEG",
         34661 => "JBIG",
         34712 => "JPEG 2000",
         34887 => "LERC",
@@ -118,7 +131,8 @@ impl ImageLayout {
             .ok_or(Unsupported::SampleFormat { format, bits })?;
         let compression = compression_from_code(file.u64(ifd, tags::COMPRESSION)?.unwrap_or(1))?;
         let photometric = file.u64(ifd, tags::PHOTOMETRIC)?.unwrap_or(1);
-        if photometric == 6 {
+        // JPEG decodes (and upsamples) YCbCr itself.
+        if photometric == 6 && compression != Compression::Jpeg {
             if let Some(sub) = file.u64s(ifd, tags::YCBCR_SUBSAMPLING)? {
                 if sub.iter().any(|&s| s != 1) {
                     return Err(Unsupported::YCbCr.into());
@@ -218,6 +232,33 @@ impl ImageLayout {
             }
             .into());
         }
+        let jpeg = if compression == Compression::Jpeg {
+            let per_chunk = if interleave == Interleave::Band {
+                1
+            } else {
+                samples
+            };
+            if sample_type != SampleType::U8 {
+                return Err(Unsupported::Compression {
+                    code: 7,
+                    name: "JPEG with samples other than 8-bit",
+                }
+                .into());
+            }
+            if per_chunk != 1 && per_chunk != 3 {
+                return Err(Unsupported::Compression {
+                    code: 7,
+                    name: "JPEG with other than 1 or 3 samples per pixel (use INTERLEAVE=BAND)",
+                }
+                .into());
+            }
+            Some(JpegLayout {
+                tables: file.bytes(ifd, tags::JPEG_TABLES)?.unwrap_or_default(),
+                ycbcr: photometric == 6,
+            })
+        } else {
+            None
+        };
         let to_usize = |v: u64| usize::try_from(v).map_err(|_| bad_size(width, height, samples));
         Ok(ImageLayout {
             width: to_usize(width)?,
@@ -234,6 +275,7 @@ impl ImageLayout {
             chunks_down: to_usize(down)?,
             offsets,
             byte_counts,
+            jpeg,
         })
     }
 

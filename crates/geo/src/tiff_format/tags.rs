@@ -13,6 +13,7 @@ pub(crate) const STRIP_BYTE_COUNTS: u16 = 279;
 pub(crate) const PLANAR_CONFIGURATION: u16 = 284;
 pub(crate) const SOFTWARE: u16 = 305;
 pub(crate) const PREDICTOR: u16 = 317;
+pub(crate) const JPEG_TABLES: u16 = 347;
 pub(crate) const TILE_WIDTH: u16 = 322;
 pub(crate) const TILE_LENGTH: u16 = 323;
 pub(crate) const TILE_OFFSETS: u16 = 324;
@@ -74,6 +75,7 @@ pub(crate) fn name(tag: u16) -> &'static str {
         PLANAR_CONFIGURATION => "PlanarConfiguration",
         SOFTWARE => "Software",
         PREDICTOR => "Predictor",
+        JPEG_TABLES => "JPEGTables",
         TILE_WIDTH => "TileWidth",
         TILE_LENGTH => "TileLength",
         TILE_OFFSETS => "TileOffsets",

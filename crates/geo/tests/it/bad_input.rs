@@ -236,7 +236,7 @@ fn unsupported_compression_and_sample_formats() {
     let dir = tempfile::tempdir().unwrap();
     let header_len = 8 + 2 + 9 * 12 + 4;
     for (code, name) in [
-        (7u64, "JPEG"),
+        (6u64, "old-style JPEG"),
         (34925, "LZMA"),
         (34887, "LERC"),
         (50001, "WebP"),
@@ -252,6 +252,17 @@ fn unsupported_compression_and_sample_formats() {
             e => panic!("{e:?}"),
         }
     }
+    // JPEG is read for 8-bit samples only
+    let mut tags = strip_tags(4, 4, header_len as u64, 32, 7);
+    tags.retain(|t| t.0 != 258);
+    tags.push((258, 3, vec![16]));
+    match open_err(tiff(&tags, &[0; 32]), dir.path(), "jpeg16.tif") {
+        Error::Unsupported {
+            what: Unsupported::Compression { code: 7, name },
+            ..
+        } => assert!(name.contains("8-bit"), "{name}"),
+        e => panic!("16-bit JPEG: {e:?}"),
+    }
     // Int8 (SampleFormat 2, 8 bits), Float16, 1-bit, complex
     for (format, bits) in [(2u64, 8u64), (3, 16), (1, 1), (5, 64)] {
         let mut tags = strip_tags(4, 4, header_len as u64 + 2, 16, 1);
@@ -266,6 +277,20 @@ fn unsupported_compression_and_sample_formats() {
             } => {}
             e => panic!("{format}/{bits}: {e:?}"),
         }
+    }
+}
+
+#[test]
+fn corrupt_jpeg_data_is_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let header_len = 8 + 2 + 9 * 12 + 4;
+    let bytes = tiff(&strip_tags(16, 16, header_len as u64, 64, 7), &[0xAB; 64]);
+    match open_err(bytes, dir.path(), "garbage_jpeg.tif") {
+        Error::Tiff {
+            path,
+            problem: TiffProblem::Corrupt { codec: "JPEG", .. },
+        } => assert!(path.ends_with("garbage_jpeg.tif")),
+        e => panic!("{e:?}"),
     }
 }
 
