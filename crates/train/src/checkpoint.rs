@@ -147,7 +147,28 @@ pub fn load_model_dir(dir: &Path, device: &Device) -> Result<(SpatioTemporalNet,
             message,
         });
     }
-    let card = read_model_card(&dir)?;
+    let card = match read_model_card(&dir) {
+        Ok(card) => card,
+        // `SpatioTemporalNet::save(dir/model)` writes the same file names with a bare network
+        // configuration: say so instead of reporting a missing JSON field.
+        Err(Error::Json { path, .. })
+            if serde_json::from_slice::<SpatioTemporalNetConfig>(
+                &fs::read(&path).unwrap_or_default(),
+            )
+            .is_ok() =>
+        {
+            return Err(Error::Checkpoint {
+                path,
+                message: "a bare network configuration (written by SpatioTemporalNet::save), \
+                          not a model card: prediction also needs the bands, classes and \
+                          normalization of the training data. Write model folders with \
+                          `chronomap train` or chronomap_train::save_model_dir; load this one \
+                          with SpatioTemporalNet::load"
+                    .to_string(),
+            });
+        }
+        Err(e) => return Err(e),
+    };
     let path = dir.join(MODEL_FILE);
     let bytes = fs::read(&path).map_err(|e| Error::io(&path, e))?;
     let hash = fnv1a_hex(&bytes);

@@ -944,4 +944,21 @@ mod tests {
         let msg = err.to_string();
         assert!(msg.contains("not a model folder"), "{msg}");
     }
+
+    /// A folder written by `SpatioTemporalNet::save` has the same file names as a model folder
+    /// but a bare configuration: the error says which it is and what to use.
+    #[test]
+    fn a_folder_written_by_network_save_is_explained() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let device = Device::flex();
+        let net = chronomap_model::SpatioTemporalNetConfig::tiny(4, 3).init(&device);
+        net.save(dir.path().join("model")).expect("save");
+        let err = load_model_dir(dir.path(), &device).unwrap_err();
+        let msg = err.to_string();
+        assert!(matches!(err, Error::Checkpoint { .. }), "{err:?}");
+        assert!(
+            msg.contains("model.json") && msg.contains("SpatioTemporalNet::save"),
+            "{msg}"
+        );
+    }
 }
