@@ -174,10 +174,16 @@ impl Error {
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[non_exhaustive]
 pub enum TiffProblem {
-    /// The first four bytes are not a TIFF or BigTIFF signature.
-    #[error("not a TIFF file (first bytes {magic:02x?})")]
+    /// The first four bytes are not a TIFF or BigTIFF signature. The message names the
+    /// format when the signature is a common one (JPEG 2000, ZIP, HDF5/NetCDF, gzip, JPEG, PNG,
+    /// XML/JSON) and says how to get a GeoTIFF from it.
+    #[error(
+        "not a TIFF file (first bytes {:02x?}){}",
+        &magic[..magic.len().min(4)],
+        looks_like(magic)
+    )]
     NotTiff {
-        /// The first bytes of the file.
+        /// The first bytes of the file (up to 12).
         magic: Vec<u8>,
     },
     /// A structure extends past the end of the file.
@@ -454,4 +460,34 @@ pub enum ClassTableProblem {
         /// 0-based rule index.
         rule: usize,
     },
+}
+
+/// What a non-TIFF file probably is, from its first bytes, and what to do with it (empty when
+/// the signature is not recognised).
+fn looks_like(magic: &[u8]) -> &'static str {
+    if magic.starts_with(&[0, 0, 0, 0x0C, b'j', b'P', b' ', b' '])
+        || magic.starts_with(&[0xFF, 0x4F, 0xFF, 0x51])
+    {
+        ": it looks like a JPEG 2000 image (how Sentinel-2 bands are delivered); convert it to \
+         a GeoTIFF with `gdal_translate -co COMPRESS=DEFLATE -co PREDICTOR=2 -co TILED=YES \
+         in.jp2 out.tif`"
+    } else if magic.starts_with(b"PK\x03\x04") {
+        ": it looks like a ZIP archive (a Sentinel-2 .SAFE download?); extract it and convert \
+         the band images to GeoTIFF"
+    } else if magic.starts_with(&[0x1F, 0x8B]) {
+        ": it looks like a gzip archive (a Landsat .tar.gz bundle?); extract it and pass the \
+         band GeoTIFFs"
+    } else if magic.starts_with(b"\x89HDF")
+        || magic.starts_with(b"CDF\x01")
+        || magic.starts_with(b"CDF\x02")
+    {
+        ": it looks like an HDF5 or NetCDF file; export its bands to GeoTIFF with \
+         `gdal_translate`"
+    } else if magic.starts_with(&[0xFF, 0xD8, 0xFF]) || magic.starts_with(b"\x89PNG") {
+        ": it looks like a plain JPEG or PNG image, which carries no georeferencing"
+    } else if magic.starts_with(b"<?xml") || magic.starts_with(b"{") {
+        ": it is a text file (XML or JSON); pass the raster file itself"
+    } else {
+        ""
+    }
 }

@@ -93,7 +93,7 @@ impl<'a> TiffFile<'a> {
             b"MM" => false,
             _ => {
                 return Err(TiffProblem::NotTiff {
-                    magic: head[..n.min(4)].to_vec(),
+                    magic: head[..n.min(12)].to_vec(),
                 }
                 .into());
             }
@@ -134,7 +134,7 @@ impl<'a> TiffFile<'a> {
             }
             _ => {
                 return Err(TiffProblem::NotTiff {
-                    magic: head[..4].to_vec(),
+                    magic: head[..n.min(12)].to_vec(),
                 }
                 .into());
             }

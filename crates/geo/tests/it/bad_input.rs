@@ -111,6 +111,48 @@ fn wrong_magic_truncated_and_ifd_past_end() {
             ..
         }
     ));
+    // Common non-TIFF downloads are named, with what to do about them.
+    for (bytes, name, says) in [
+        (
+            b"\x00\x00\x00\x0cjP  \r\n\x87\n".to_vec(),
+            "B04.jp2",
+            "JPEG 2000",
+        ),
+        (b"\xffO\xffQ\x00\x2f".to_vec(), "B04.j2k", "JPEG 2000"),
+        (
+            b"PK\x03\x04\x14\x00".to_vec(),
+            "S2A_MSIL2A.zip",
+            "ZIP archive",
+        ),
+        (b"\x1f\x8b\x08\x00".to_vec(), "LC08.tar.gz", "gzip archive"),
+        (b"\x89HDF\r\n\x1a\n".to_vec(), "scene.nc", "HDF5 or NetCDF"),
+        (
+            b"{\"type\": \"FeatureCollection\"}".to_vec(),
+            "roads.geojson",
+            "text file",
+        ),
+    ] {
+        let err = open_err(bytes, dir.path(), name);
+        let msg = err.to_string()
+            + &std::error::Error::source(&err).map_or(String::new(), |e| e.to_string());
+        assert!(
+            matches!(
+                err,
+                Error::Tiff {
+                    problem: TiffProblem::NotTiff { .. },
+                    ..
+                }
+            ),
+            "{name}: {err:?}"
+        );
+        assert!(msg.contains(says), "{name}: {msg}");
+    }
+    let err = open_err(b"GIF89a not a tiff".to_vec(), dir.path(), "gif.tif");
+    let msg = format!("{err} {err:?}");
+    assert!(
+        msg.contains("NotTiff") && !msg.contains("looks like"),
+        "{msg}"
+    );
     assert!(matches!(
         open_err(Vec::new(), dir.path(), "empty.tif"),
         Error::Tiff { .. }
