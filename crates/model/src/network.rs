@@ -290,9 +290,10 @@ impl SpatioTemporalNet {
         let date_logits = self
             .date_logits(frame.reshape([b, 1, c, h, w]))
             .squeeze_dim::<4>(1);
-        let pmap = softmax(date_logits.clone(), 1);
-        let state = self.lstm.forward(pmap, state);
-        let fused_logits = self.out.forward(state.hidden.clone());
+        // One date of `fuse_from`: on Flex devices the softmax, the ConvLSTM step and the 1x1
+        // output run on the channels-last kernels, as for a whole series.
+        let (fused, state) = self.fuse_from(date_logits.clone().unsqueeze_dim::<5>(1), state);
+        let fused_logits = fused.squeeze_dim::<4>(1);
         StepOutput {
             date_logits,
             fused_logits,
