@@ -326,7 +326,7 @@ pub enum Unsupported {
         /// Its usual name.
         name: &'static str,
     },
-    /// A sample format / bit depth pair other than u8, u16, i16, u32, i32, f32, f64.
+    /// A sample format / bit depth pair other than u8, i8, u16, i16, f16, u32, i32, f32, f64.
     #[error("{bits}-bit samples of sample format {format} (1 unsigned, 2 signed, 3 float)")]
     SampleFormat {
         /// TIFF SampleFormat.

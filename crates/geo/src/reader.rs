@@ -457,6 +457,8 @@ impl GeoTiffReader {
         }
         match self.layout.sample_type {
             SampleType::U8 => copy_as!(u8, from_u8),
+            SampleType::I8 => copy_as!(i8, from_i8),
+            SampleType::F16 => copy_as!(u16, from_f16_bits),
             SampleType::U16 => copy_as!(u16, from_u16),
             SampleType::I16 => copy_as!(i16, from_i16),
             SampleType::U32 => copy_as!(u32, from_u32),

@@ -6,8 +6,8 @@ mod sealed {
     pub trait Sealed {}
 }
 
-/// A Rust numeric type that holds raster samples: `u8`, `u16`, `i16`, `u32`, `i32`, `f32`,
-/// `f64`. Sealed: the conversions are the `as` casts between these types.
+/// A Rust numeric type that holds raster samples: `u8`, `i8`, `u16`, `i16`, `u32`, `i32`,
+/// `f32`, `f64` (half floats are read into `f32` or `f64`). Sealed: the conversions are the `as` casts between these types.
 pub trait Sample:
     Copy + Default + PartialEq + PartialOrd + Send + Sync + std::fmt::Debug + sealed::Sealed + 'static
 {
@@ -20,6 +20,8 @@ pub trait Sample:
     #[doc(hidden)]
     fn from_u8(v: u8) -> Self;
     #[doc(hidden)]
+    fn from_i8(v: i8) -> Self;
+    #[doc(hidden)]
     fn from_u16(v: u16) -> Self;
     #[doc(hidden)]
     fn from_i16(v: i16) -> Self;
@@ -29,6 +31,11 @@ pub trait Sample:
     fn from_i32(v: i32) -> Self;
     #[doc(hidden)]
     fn from_f32(v: f32) -> Self;
+    /// The value of IEEE half-precision bits (Float16 rasters).
+    #[doc(hidden)]
+    fn from_f16_bits(v: u16) -> Self {
+        Self::from_f32(crate::sample_type::f16_to_f32(v))
+    }
     /// Appends the little-endian bytes of `self`.
     #[doc(hidden)]
     fn put_le(self, out: &mut Vec<u8>);
@@ -49,6 +56,10 @@ macro_rules! impl_sample {
             }
             #[inline]
             fn from_u8(v: u8) -> Self {
+                v as $t
+            }
+            #[inline]
+            fn from_i8(v: i8) -> Self {
                 v as $t
             }
             #[inline]
@@ -80,6 +91,7 @@ macro_rules! impl_sample {
 }
 
 impl_sample!(u8, SampleType::U8);
+impl_sample!(i8, SampleType::I8);
 impl_sample!(u16, SampleType::U16);
 impl_sample!(i16, SampleType::I16);
 impl_sample!(u32, SampleType::U32);

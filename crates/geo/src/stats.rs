@@ -51,6 +51,10 @@ impl Acc {
                 counts: vec![0; 256],
                 offset: 0.0,
             },
+            SampleType::I8 => Acc::Histogram {
+                counts: vec![0; 256],
+                offset: -128.0,
+            },
             SampleType::U16 => Acc::Histogram {
                 counts: vec![0; 65_536],
                 offset: 0.0,
@@ -235,9 +239,10 @@ impl GeoTiffReader {
     pub fn statistics(&self, progress: impl FnMut(usize, usize) + Send) -> Result<Vec<BandStats>> {
         match self.info().sample_type {
             SampleType::U8 => self.stats_as::<u8>(progress),
+            SampleType::I8 => self.stats_as::<i8>(progress),
             SampleType::U16 => self.stats_as::<u16>(progress),
             SampleType::I16 => self.stats_as::<i16>(progress),
-            SampleType::F32 => self.stats_as::<f32>(progress),
+            SampleType::F32 | SampleType::F16 => self.stats_as::<f32>(progress),
             _ => self.stats_as::<f64>(progress),
         }
     }

@@ -179,6 +179,9 @@ impl RasterSpec {
         if self.width == 0 || self.height == 0 || self.bands == 0 {
             return bad("width, height and bands must be positive");
         }
+        if self.sample_type == SampleType::F16 {
+            return bad("Float16 is read only; write Float32");
+        }
         if self.compression == Compression::Jpeg {
             return bad("JPEG compression is read only (it is lossy); write DEFLATE, LZW or ZSTD");
         }
@@ -223,6 +226,8 @@ impl RasterSpec {
 pub enum RasterData<'a> {
     /// `u8` samples (class maps).
     U8(&'a [u8]),
+    /// `i8` samples.
+    I8(&'a [i8]),
     /// `u16` samples (reflectances).
     U16(&'a [u16]),
     /// `i16` samples.
@@ -261,6 +266,7 @@ pub fn write_geotiff(
     let full = Window::full(spec.width, spec.height);
     match data {
         RasterData::U8(d) => w.write_window(full, d)?,
+        RasterData::I8(d) => w.write_window(full, d)?,
         RasterData::U16(d) => w.write_window(full, d)?,
         RasterData::I16(d) => w.write_window(full, d)?,
         RasterData::U32(d) => w.write_window(full, d)?,
@@ -372,6 +378,8 @@ impl GeoTiffWriter {
         let nodata = spec.nodata.unwrap_or(0.0);
         match spec.sample_type {
             SampleType::U8 => u8::from_f64(nodata).put_le(&mut fill),
+            SampleType::I8 => i8::from_f64(nodata).put_le(&mut fill),
+            SampleType::F16 => unreachable!("RasterSpec::validate rejects Float16 for writing"),
             SampleType::U16 => u16::from_f64(nodata).put_le(&mut fill),
             SampleType::I16 => i16::from_f64(nodata).put_le(&mut fill),
             SampleType::U32 => u32::from_f64(nodata).put_le(&mut fill),
@@ -878,6 +886,7 @@ mod tests {
             }};
         }
         each!(u8);
+        each!(i8);
         each!(u16);
         each!(i16);
         each!(u32);
@@ -901,6 +910,19 @@ mod tests {
             back.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
             data.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
         );
+    }
+
+    #[test]
+    fn float16_is_refused_for_writing() {
+        let dir = tempfile::tempdir().unwrap();
+        let spec = RasterSpec::new(8, 8, 1, SampleType::F16);
+        match GeoTiffWriter::create(dir.path().join("h.tif"), spec) {
+            Err(Error::InvalidSpec { problem }) => {
+                assert!(problem.contains("Float16"), "{problem}")
+            }
+            other => panic!("{:?}", other.map(|_| ())),
+        }
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
     }
 
     #[test]

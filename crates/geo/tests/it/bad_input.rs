@@ -305,8 +305,8 @@ fn unsupported_compression_and_sample_formats() {
         } => assert!(name.contains("8-bit"), "{name}"),
         e => panic!("16-bit JPEG: {e:?}"),
     }
-    // Int8 (SampleFormat 2, 8 bits), Float16, 1-bit, complex
-    for (format, bits) in [(2u64, 8u64), (3, 16), (1, 1), (5, 64)] {
+    // Int64 (SampleFormat 2, 64 bits), 24-bit floats, 1-bit, complex
+    for (format, bits) in [(2u64, 64u64), (3, 24), (1, 1), (5, 64)] {
         let mut tags = strip_tags(4, 4, header_len as u64 + 2, 16, 1);
         tags.retain(|t| t.0 != 258);
         tags.push((258, 3, vec![bits]));

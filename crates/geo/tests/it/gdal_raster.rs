@@ -29,6 +29,8 @@ fn source_values(t: SampleType) -> Vec<f64> {
             let noise = ((i * 7919) % 113) as f64;
             match t {
                 SampleType::U8 => ((smooth + noise) % 256.0).floor(),
+                SampleType::I8 => ((smooth + noise) % 256.0).floor() - 128.0,
+                SampleType::F16 => unreachable!("Float16 sources are written by GDAL"),
                 SampleType::U16 => ((smooth * 97.0 + noise) % 65536.0).floor(),
                 SampleType::I16 => ((smooth * 37.0 + noise) % 60000.0 - 30000.0).floor(),
                 SampleType::U32 => (smooth * 1e5 + noise).floor(),
@@ -54,6 +56,8 @@ fn write_source(path: &Path, t: SampleType, values: &[f64]) {
     }
     match t {
         SampleType::U8 => w!(u8, U8),
+        SampleType::I8 => w!(i8, I8),
+        SampleType::F16 => unreachable!("chronomap does not write Float16"),
         SampleType::U16 => w!(u16, U16),
         SampleType::I16 => w!(i16, I16),
         SampleType::U32 => w!(u32, U32),
@@ -455,6 +459,101 @@ fn gdal_jpeg_files_decode_like_gdal() {
             err <= gdal_err + 0.5,
             "{what}: mean error to the source {err}, GDAL's {gdal_err}"
         );
+    }
+}
+
+/// Int8 (`Byte` with `PIXELTYPE=SIGNEDBYTE`, SampleFormat 2) and Float16 (`Float32` with
+/// `NBITS=16`, SampleFormat 3 / 16 bits) files as GDAL writes them read the values GDAL reads.
+/// GDAL 3.6 (before its Int8 type, 3.7) stores the bytes of a `SIGNEDBYTE` file unchanged and
+/// reports them unsigned; the file's SampleFormat says signed, so the expected values are GDAL's
+/// bytes read as two's complement.
+#[test]
+fn gdal_int8_and_float16_files_read_like_gdal() {
+    require_gdal!();
+    let dir = tempfile::tempdir().unwrap();
+    let u8src = dir.path().join("src_u8.tif");
+    let bytes = source_values(SampleType::U8);
+    write_source(&u8src, SampleType::U8, &bytes);
+    let signed: Vec<f64> = bytes
+        .iter()
+        .map(|&v| if v >= 128.0 { v - 256.0 } else { v })
+        .collect();
+    let f32src = dir.path().join("src_f32.tif");
+    let values = source_values(SampleType::F32);
+    write_source(&f32src, SampleType::F32, &values);
+    let cases: Vec<(&Path, Vec<&str>, SampleType)> = vec![
+        (&u8src, vec!["-co", "PIXELTYPE=SIGNEDBYTE"], SampleType::I8),
+        (
+            &u8src,
+            vec![
+                "-co",
+                "PIXELTYPE=SIGNEDBYTE",
+                "-co",
+                "COMPRESS=DEFLATE",
+                "-co",
+                "PREDICTOR=2",
+                "-co",
+                "TILED=YES",
+                "-co",
+                "BLOCKXSIZE=16",
+                "-co",
+                "BLOCKYSIZE=16",
+            ],
+            SampleType::I8,
+        ),
+        (&f32src, vec!["-co", "NBITS=16"], SampleType::F16),
+        (
+            &f32src,
+            vec![
+                "-co",
+                "NBITS=16",
+                "-co",
+                "COMPRESS=DEFLATE",
+                "-co",
+                "PREDICTOR=3",
+                "-co",
+                "INTERLEAVE=BAND",
+            ],
+            SampleType::F16,
+        ),
+    ];
+    for (i, (input, opts, t)) in cases.iter().enumerate() {
+        let out = dir.path().join(format!("t{i}.tif"));
+        let mut args = vec!["-q"];
+        args.extend(opts.iter().copied());
+        args.push(input.to_str().unwrap());
+        args.push(out.to_str().unwrap());
+        run("gdal_translate", &args);
+        let what = format!("{t:?} {opts:?}");
+        let r = GeoTiffReader::open(&out).unwrap_or_else(|e| panic!("{what}: {e:?}"));
+        assert_eq!(r.info().sample_type, *t, "{what}");
+        let bands: Vec<usize> = (0..r.info().bands).collect();
+        let ours = read_f64(&r, Window::full(W, H), &bands);
+        let gdal = gdal_pixels(&out, dir.path());
+        if *t == SampleType::I8 {
+            assert_same(&gdal, &bytes, &format!("{what}: GDAL's bytes"));
+            assert_same(&ours, &signed, &what);
+            let typed = r.read_window_as::<i8>(Window::full(W, H), &[0]).unwrap();
+            let want: Vec<i8> = signed[..W * H].iter().map(|&v| v as i8).collect();
+            assert_eq!(typed, want, "{what}");
+        } else {
+            assert_same(&ours, &gdal, &what);
+            // half precision: within one unit in the last place (2^-10 relative) of the f32
+            // source (GDAL 3.6 truncates rather than rounds when it writes NBITS=16)
+            for (a, b) in ours.iter().zip(&values) {
+                assert!(
+                    (a - b).abs() <= b.abs() * 9.8e-4 + 6.2e-5,
+                    "{what}: {a} vs {b}"
+                );
+            }
+        }
+        // statistics come out as GDAL's
+        let s = r.statistics(|_, _| {}).unwrap();
+        let b0 = &ours[..W * H];
+        let (min, max) = b0
+            .iter()
+            .fold((f64::MAX, f64::MIN), |(lo, hi), &v| (lo.min(v), hi.max(v)));
+        assert_eq!((s[0].min, s[0].max), (min, max), "{what}");
     }
 }
 
