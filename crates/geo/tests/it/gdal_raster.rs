@@ -107,6 +107,30 @@ fn read_f64(r: &GeoTiffReader, win: Window, bands: &[usize]) -> Vec<f64> {
 }
 
 /// Checks chronomap's reading of `path` against `expected` pixels and gdalinfo.
+/// `gdal_translate -q OPTS input out`.
+fn translate(input: &Path, opts: &[&str], out: &Path) {
+    let mut args = vec!["-q"];
+    args.extend(opts.iter().copied());
+    args.push(input.to_str().unwrap());
+    args.push(out.to_str().unwrap());
+    run("gdal_translate", &args);
+}
+
+/// [`translate`], then chronomap's reader on `out` and every band of it as `f64`
+/// (`[bands, H, W]`).
+fn translate_and_read(
+    input: &Path,
+    opts: &[&str],
+    out: &Path,
+    what: &str,
+) -> (GeoTiffReader, Vec<f64>) {
+    translate(input, opts, out);
+    let r = GeoTiffReader::open(out).unwrap_or_else(|e| panic!("{what}: {e:?}"));
+    let bands: Vec<usize> = (0..r.info().bands).collect();
+    let all = read_f64(&r, Window::full(W, H), &bands);
+    (r, all)
+}
+
 fn check_against_gdal(path: &Path, expected: &[f64], what: &str) {
     let r = GeoTiffReader::open(path).unwrap_or_else(|e| panic!("{what}: {e:?}"));
     let info = gdalinfo(path, false);
@@ -279,11 +303,7 @@ fn chronomap_reads_gdal_translate_outputs() {
         ];
         for (i, opts) in variants.iter().enumerate() {
             let out = dir.path().join(format!("v{i}_{t}.tif"));
-            let mut args = vec!["-q"];
-            args.extend(opts.iter().copied());
-            args.push(src.to_str().unwrap());
-            args.push(out.to_str().unwrap());
-            run("gdal_translate", &args);
+            translate(&src, opts, &out);
             check_against_gdal(&out, &values, &format!("{t} {opts:?}"));
             checked += 1;
         }
@@ -309,16 +329,7 @@ fn gdal_jpeg_files_decode_like_gdal() {
     let values = source_values(SampleType::U8);
     write_source(&src, SampleType::U8, &values);
     let grey = dir.path().join("grey.tif");
-    run(
-        "gdal_translate",
-        &[
-            "-q",
-            "-b",
-            "1",
-            src.to_str().unwrap(),
-            grey.to_str().unwrap(),
-        ],
-    );
+    translate(&src, &["-b", "1"], &grey);
     // (source, options, max |difference|, max mean |difference|); at most 0.5% of the samples
     // may differ by more than 4
     let cases: Vec<(&Path, Vec<&str>, f64, f64)> = vec![
@@ -413,20 +424,13 @@ fn gdal_jpeg_files_decode_like_gdal() {
     ];
     for (i, (input, opts, max_diff, max_mean)) in cases.iter().enumerate() {
         let out = dir.path().join(format!("jpeg{i}.tif"));
-        let mut args = vec!["-q"];
-        args.extend(opts.iter().copied());
-        args.push(input.to_str().unwrap());
-        args.push(out.to_str().unwrap());
-        run("gdal_translate", &args);
         let what = format!("JPEG {opts:?}");
-        let r = GeoTiffReader::open(&out).unwrap_or_else(|e| panic!("{what}: {e:?}"));
+        let (r, ours) = translate_and_read(input, opts, &out, &what);
         assert_eq!(
             r.info().compression,
             chronomap_geo::Compression::Jpeg,
             "{what}"
         );
-        let bands: Vec<usize> = (0..r.info().bands).collect();
-        let ours = read_f64(&r, Window::full(W, H), &bands);
         let gdal = gdal_pixels(&out, dir.path());
         assert_eq!(ours.len(), gdal.len(), "{what}");
         let diffs: Vec<f64> = ours.iter().zip(&gdal).map(|(a, b)| (a - b).abs()).collect();
@@ -519,16 +523,9 @@ fn gdal_int8_and_float16_files_read_like_gdal() {
     ];
     for (i, (input, opts, t)) in cases.iter().enumerate() {
         let out = dir.path().join(format!("t{i}.tif"));
-        let mut args = vec!["-q"];
-        args.extend(opts.iter().copied());
-        args.push(input.to_str().unwrap());
-        args.push(out.to_str().unwrap());
-        run("gdal_translate", &args);
         let what = format!("{t:?} {opts:?}");
-        let r = GeoTiffReader::open(&out).unwrap_or_else(|e| panic!("{what}: {e:?}"));
+        let (r, ours) = translate_and_read(input, opts, &out, &what);
         assert_eq!(r.info().sample_type, *t, "{what}");
-        let bands: Vec<usize> = (0..r.info().bands).collect();
-        let ours = read_f64(&r, Window::full(W, H), &bands);
         let gdal = gdal_pixels(&out, dir.path());
         if *t == SampleType::I8 {
             assert_same(&gdal, &bytes, &format!("{what}: GDAL's bytes"));
@@ -680,10 +677,7 @@ fn georeferencing_variants_match_gdalinfo() {
     ];
     for (name, opts) in cases {
         let out = dir.path().join(format!("{name}.tif"));
-        let mut args = vec!["-q"];
-        args.extend(opts.iter().copied());
-        args.extend([s, out.to_str().unwrap()]);
-        run("gdal_translate", &args);
+        translate(Path::new(s), &opts, &out);
         let r = GeoTiffReader::open(&out).unwrap();
         let info = gdalinfo(&out, false);
         assert_gt_close(
