@@ -11,8 +11,9 @@
 //! - one layout for every feature map: a zero-bordered channels-last grid `[n, h + 2, w + 2, c]`
 //!   (`kernels::grid`), converted from `[n, c, h, w]` once at the U-Net's input; the 1x1 head
 //!   writes `[n, k, h, w]` back;
-//! - register-blocked AVX-512F or AVX2/FMA microkernels (`kernels::micro`) for 3x3 convolutions (forward,
-//!   input and weight gradients), the 2x2 transposed convolution and the 1x1 head;
+//! - register-blocked microkernels (`kernels::micro`: AVX-512F or AVX2/FMA on x86-64, NEON on
+//!   aarch64) for 3x3 convolutions (forward, input and weight gradients), the 2x2 transposed
+//!   convolution and the 1x1 head;
 //! - batch normalization fused with its ReLU, max pooling with a one-byte winner index, the
 //!   decoder's skip concatenation read in place by the convolution;
 //! - a recycling pool of aligned buffers (`kernels::pool`) so that steady-state training does

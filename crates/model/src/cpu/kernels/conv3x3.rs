@@ -17,7 +17,7 @@
 use rayon::prelude::*;
 
 use super::grid::{Dims, Grid, GridMut};
-use super::micro::{Block16, MR, NR, Taps, mr, reduce_pixels_m, tap_gemm_m};
+use super::micro::{Block16, MR, NR, Taps, blocks, reduce_pixels_m, tap_gemm_m};
 use super::par::{SendPtr, threads};
 use super::pool::{self, Buf};
 
@@ -339,7 +339,6 @@ pub(crate) fn conv3x3_banded(
             unsafe { dst.zero_border(d, i, y0, r_here) };
         }
         let mut acc = [[0f32; NR]; MR];
-        let mr = mr();
         for b in 0..plan.packed.nblocks() {
             let c0 = b * NR;
             let nb = NR.min(c_out - c0);
@@ -367,9 +366,7 @@ pub(crate) fn conv3x3_banded(
                 let wblk = plan.packed.block(b, seg.row0);
                 let (first, last) = (si == 0, si + 1 == nseg);
                 for y in y0..y0 + r_here {
-                    let mut x = 0;
-                    while x < d.w {
-                        let m = mr.min(d.w - x);
+                    for (x, m) in blocks(d.w) {
                         let pos = d.at(i, y, x);
                         // SAFETY: taps of grid positions pos..pos + m stay inside image i's
                         // grid (one-cell border); the task owns these output positions.
@@ -388,7 +385,6 @@ pub(crate) fn conv3x3_banded(
                                 store(dsts, pos + p, c0, nb, v);
                             }
                         }
-                        x += m;
                     }
                 }
             }
@@ -581,11 +577,8 @@ pub(crate) fn weight_grad(srcs: &[Grid<'_>], dy: &[f32], c_out: usize, d: Dims) 
     for (s, src) in srcs.iter().enumerate() {
         let c = src.channels;
         for kh in 0..3 {
-            let mut k = 0;
-            while k < 3 * c {
-                let m = mr().min(3 * c - k);
+            for (k, m) in blocks(3 * c) {
                 tiles.push((s, kh, k, m, base));
-                k += m;
             }
         }
         base += 9 * c;

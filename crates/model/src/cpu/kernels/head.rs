@@ -5,7 +5,7 @@ use rayon::prelude::*;
 
 use super::conv3x3::Packed;
 use super::grid::{Dims, Grid, GridMut};
-use super::micro::{MR, NR, Taps, mr, tap_gemm_m};
+use super::micro::{MR, NR, Taps, blocks, tap_gemm_m};
 use super::par::{SendPtr, avx2_fn};
 use super::pool::{self, Buf};
 
@@ -76,9 +76,7 @@ pub(crate) fn forward(x: Grid<'_>, w: &[f32], bias: &[f32], k: usize, d: Dims) -
         for b in 0..pack.nblocks() {
             let c0 = b * NR;
             let nb = NR.min(k - c0);
-            let mut x0 = 0;
-            while x0 < d.w {
-                let m = mr().min(d.w - x0);
+            for (x0, m) in blocks(d.w) {
                 // SAFETY: reads m pixels of row yy; writes row yy of channels c0..c0+nb of image
                 // i, owned by this task.
                 unsafe {
@@ -91,7 +89,6 @@ pub(crate) fn forward(x: Grid<'_>, w: &[f32], bias: &[f32], k: usize, d: Dims) -
                         }
                     }
                 }
-                x0 += m;
             }
         }
     });
@@ -121,16 +118,13 @@ pub(crate) fn input_grad(dy: &[f32], w: &[f32], k: usize, c_in: usize, d: Dims) 
             for b in 0..pack.nblocks() {
                 let c0 = b * NR;
                 let nb = NR.min(c_in - c0);
-                let mut x0 = 0;
-                while x0 < d.w {
-                    let m = mr().min(d.w - x0);
+                for (x0, m) in blocks(d.w) {
                     let a = dy.as_ptr().add(i * k * hw + yy * d.w + x0);
                     tap_gemm_m(m, a, 1, taps, pack.block(b, 0), &mut acc, false);
                     for (p, v) in acc.iter().enumerate().take(m) {
                         let dst = out.ptr.add(d.at(i, yy, x0 + p) * c_in + c0);
                         core::ptr::copy_nonoverlapping(v.as_ptr(), dst, nb);
                     }
-                    x0 += m;
                 }
             }
         }

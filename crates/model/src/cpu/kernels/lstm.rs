@@ -51,6 +51,27 @@ pub(crate) fn tanh(x: f32) -> f32 {
     2.0 / (1.0 + exp(-2.0 * x)) - 1.0
 }
 
+/// The four gates `[i, f, o, g]` of one position (`4 hid` values).
+#[inline(always)]
+fn gates_of(gt: &[f32], hid: usize) -> [&[f32]; 4] {
+    let (i, rest) = gt.split_at(hid);
+    let (f, rest) = rest.split_at(hid);
+    let (o, g) = rest.split_at(hid);
+    [i, f, o, g]
+}
+
+/// The new cell value `c' = sigmoid(f) c + sigmoid(i) tanh(g)` from the raw gates.
+#[inline(always)]
+fn new_cell(i: f32, f: f32, g: f32, c: f32) -> f32 {
+    sigmoid(f) * c + sigmoid(i) * tanh(g)
+}
+
+/// The new hidden value `h = sigmoid(o) tanh(c')` from the raw output gate and the new cell.
+#[inline(always)]
+fn new_hidden(o: f32, c_new: f32) -> f32 {
+    sigmoid(o) * tanh(c_new)
+}
+
 avx2_fn! {
     /// Softmax over the `k` planes of one row (`x[c][x0]` at `c * hw + x0`), written as `k`
     /// contiguous values per pixel into `out`; `tmp` holds `k * w` scratch values.
@@ -146,11 +167,9 @@ avx2_fn! {
     /// `c' = sigmoid(f) c + sigmoid(i) tanh(g)` over `c.len() / hid` positions.
     fn cell_chunk(gates: &[f32], c: &[f32], out: &mut [f32], hid: usize) {
         for ((gt, cp), o) in gates.chunks_exact(4 * hid).zip(c.chunks_exact(hid)).zip(out.chunks_exact_mut(hid)) {
-            let (gi, rest) = gt.split_at(hid);
-            let (gf, rest) = rest.split_at(hid);
-            let gg = &rest[hid..];
+            let [gi, gf, _, gg] = gates_of(gt, hid);
             for ((((o, &i), &f), &g), &c) in o.iter_mut().zip(gi).zip(gf).zip(gg).zip(cp) {
-                *o = sigmoid(f) * c + sigmoid(i) * tanh(g);
+                *o = new_cell(i, f, g, c);
             }
         }
     }
@@ -184,9 +203,9 @@ avx2_fn! {
     /// `h = sigmoid(o) tanh(c')` over `c.len() / hid` positions.
     fn hidden_chunk(gates: &[f32], c: &[f32], out: &mut [f32], hid: usize) {
         for ((gt, cp), o) in gates.chunks_exact(4 * hid).zip(c.chunks_exact(hid)).zip(out.chunks_exact_mut(hid)) {
-            let go = &gt[2 * hid..3 * hid];
+            let go = gates_of(gt, hid)[2];
             for ((o, &g), &c) in o.iter_mut().zip(go).zip(cp) {
-                *o = sigmoid(g) * tanh(c);
+                *o = new_hidden(g, c);
             }
         }
     }
@@ -216,14 +235,11 @@ avx2_fn! {
             .zip(c_out.chunks_exact_mut(hid))
             .zip(h_out.chunks_exact_mut(hid));
         for (((gt, cp), co), ho) in it {
-            let (gi, rest) = gt.split_at(hid);
-            let (gf, rest) = rest.split_at(hid);
-            let (go, gg) = rest.split_at(hid);
+            let [gi, gf, go, gg] = gates_of(gt, hid);
             let lanes = gi.iter().zip(gf).zip(go).zip(gg).zip(cp).zip(co.iter_mut()).zip(ho.iter_mut());
             for ((((((&i, &f), &o), &g), &c), co), ho) in lanes {
-                let cn = sigmoid(f) * c + sigmoid(i) * tanh(g);
-                *co = cn;
-                *ho = sigmoid(o) * tanh(cn);
+                *co = new_cell(i, f, g, c);
+                *ho = new_hidden(o, *co);
             }
         }
     }
@@ -297,9 +313,7 @@ avx2_fn! {
             let (dgf, rest) = rest.split_at_mut(hid);
             let (dgo, dgg) = rest.split_at_mut(hid);
             dgo.fill(0.0);
-            let (gi, rest) = gt.split_at(hid);
-            let (gf, rest) = rest.split_at(hid);
-            let gg = &rest[hid..];
+            let [gi, gf, _, gg] = gates_of(gt, hid);
             let lanes = gi
                 .iter()
                 .zip(gf)
@@ -344,7 +358,7 @@ avx2_fn! {
         for ((((gt, cp), d), dg), dcp) in it {
             dg[..2 * hid].fill(0.0);
             dg[3 * hid..].fill(0.0);
-            let go = &gt[2 * hid..3 * hid];
+            let go = gates_of(gt, hid)[2];
             let dgo = &mut dg[2 * hid..3 * hid];
             for ((((&o, &c), &dj), dgo), dcp) in go.iter().zip(cp).zip(d).zip(dgo).zip(dcp.iter_mut()) {
                 let (o, t) = (sigmoid(o), tanh(c));
@@ -425,7 +439,6 @@ mod tests {
         }
     }
 
-    /// The state update and its gradients against f64 formulas and finite differences.
     /// The fused inference step gives what the three separate operations give (which the test
     /// below checks against the recurrence), on an odd-sized grid whose bands end mid-image and
     /// with a hidden size that is not a whole number of SIMD lanes.
@@ -463,6 +476,7 @@ mod tests {
         }
     }
 
+    /// The state update and its gradients against f64 formulas and finite differences.
     #[test]
     fn cell_and_hidden_match_the_recurrence_and_its_gradients() {
         let hid = 3;

@@ -48,6 +48,19 @@ pub(crate) fn mr() -> usize {
     })
 }
 
+/// The blocks `(start, size)` that cover `0..len` in steps of `step` (the last one shorter).
+#[inline]
+pub(crate) fn blocks_of(len: usize, step: usize) -> impl Iterator<Item = (usize, usize)> {
+    (0..len).step_by(step).map(move |s| (s, step.min(len - s)))
+}
+
+/// [`blocks_of`] with this CPU's register block ([`mr`]): how every kernel walks a row of
+/// pixels (or a run of reduction rows).
+#[inline]
+pub(crate) fn blocks(len: usize) -> impl Iterator<Item = (usize, usize)> {
+    blocks_of(len, mr())
+}
+
 /// Dispatches a runtime block size `m` (1..=16) to the const-generic instance `$f::<m>(args)`.
 macro_rules! by_block {
     ($m:expr, $f:ident($($arg:expr),*)) => {
@@ -190,9 +203,9 @@ unsafe fn portable_tap_gemm<const M: usize>(
     acc: &mut [[f32; NR]; M],
     accumulate: bool,
 ) {
-    // A local copy of the block, so that the compiler keeps it in registers (on aarch64: 6 x 4
-    // NEON accumulators) instead of loading and storing `acc` at every step.
-    let mut r = if accumulate { *acc } else { [[0.0; NR]; M] };
+    if !accumulate {
+        *acc = [[0.0; NR]; M];
+    }
     let mut wp = w;
     for &t in taps.offsets {
         // SAFETY: offsets stay inside the caller's buffers by contract.
@@ -200,29 +213,16 @@ unsafe fn portable_tap_gemm<const M: usize>(
             let mut ap = a.offset(t);
             for _ in 0..taps.kr {
                 let wv = &(*wp).0;
-                for (p, row) in r.iter_mut().enumerate() {
+                for (p, row) in acc.iter_mut().enumerate() {
                     let x = *ap.offset(p as isize * sp);
                     for (v, &w) in row.iter_mut().zip(wv) {
-                        *v = madd(x, w, *v);
+                        *v += x * w;
                     }
                 }
                 ap = ap.offset(taps.sk);
                 wp = wp.add(1);
             }
         }
-    }
-    *acc = r;
-}
-
-/// `a * b + c`: one fused multiply-add where the target has it in hardware (aarch64, or x86
-/// built with FMA), else a product and a sum (`mul_add` would call a slow software routine).
-#[cfg_attr(target_arch = "aarch64", allow(dead_code))]
-#[inline(always)]
-fn madd(a: f32, b: f32, c: f32) -> f32 {
-    if cfg!(any(target_arch = "aarch64", target_feature = "fma")) {
-        a.mul_add(b, c)
-    } else {
-        a * b + c
     }
 }
 
@@ -348,23 +348,15 @@ unsafe fn portable_reduce_pixels<const M: usize>(
     ds: usize,
 ) {
     let mut acc = [[0f32; NR]; M];
-    // The pixel's `nb` values of `b`, zero-padded to a whole block so that the inner loop has a
-    // fixed length (and vectorizes); the padding columns are never stored.
-    let mut bv = [0f32; NR];
     for p in 0..pixels as isize {
-        // SAFETY: by contract (only `nb` values of `b` are read).
+        // SAFETY: by contract.
         unsafe {
             let ap = a.offset(p * sa);
             let bp = b.offset(p * sb);
-            if nb == NR {
-                bv = (bp as *const [f32; NR]).read_unaligned();
-            } else {
-                core::ptr::copy_nonoverlapping(bp, bv.as_mut_ptr(), nb);
-            }
             for (j, row) in acc.iter_mut().enumerate() {
                 let x = *ap.add(j);
-                for (v, &w) in row.iter_mut().zip(&bv) {
-                    *v = madd(x, w, *v);
+                for (n, v) in row.iter_mut().enumerate().take(nb) {
+                    *v += x * *bp.add(n);
                 }
             }
         }
@@ -754,35 +746,31 @@ mod tests {
             }
         };
         let (ap, wp) = (a.as_ptr(), w.as_ptr());
+        type Form<const M: usize> =
+            unsafe fn(*const f32, isize, Taps<'_>, *const Block16, &mut [[f32; NR]; M], bool);
+        #[cfg_attr(
+            not(any(target_arch = "x86_64", target_arch = "aarch64")),
+            allow(unused_mut)
+        )]
+        let mut forms: Vec<(&str, Form<M>)> = vec![("portable", portable_tap_gemm::<M>)];
         #[cfg(target_arch = "x86_64")]
         {
-            let mut r = [[9f32; NR]; M];
             if has_avx2_fma() {
-                unsafe { avx2::tap_gemm::<M>(ap, sp, taps, wp, &mut r, false) };
-                close(&r, 1.0, "avx2");
-                unsafe { avx2::tap_gemm::<M>(ap, sp, taps, wp, &mut r, true) };
-                close(&r, 2.0, "avx2 accumulate");
+                forms.push(("avx2", avx2::tap_gemm::<M>));
             }
             if std::arch::is_x86_feature_detected!("avx512f") {
-                unsafe { avx512::tap_gemm::<M>(ap, sp, taps, wp, &mut r, false) };
-                close(&r, 1.0, "avx512");
-                unsafe { avx512::tap_gemm::<M>(ap, sp, taps, wp, &mut r, true) };
-                close(&r, 2.0, "avx512 accumulate");
+                forms.push(("avx512", avx512::tap_gemm::<M>));
             }
         }
         #[cfg(target_arch = "aarch64")]
-        {
+        forms.push(("neon", neon::tap_gemm::<M>));
+        for (name, f) in forms {
             let mut r = [[9f32; NR]; M];
-            unsafe { neon::tap_gemm::<M>(ap, sp, taps, wp, &mut r, false) };
-            close(&r, 1.0, "neon");
-            unsafe { neon::tap_gemm::<M>(ap, sp, taps, wp, &mut r, true) };
-            close(&r, 2.0, "neon accumulate");
+            unsafe { f(ap, sp, taps, wp, &mut r, false) };
+            close(&r, 1.0, name);
+            unsafe { f(ap, sp, taps, wp, &mut r, true) };
+            close(&r, 2.0, &format!("{name} accumulate"));
         }
-        let mut slow = [[9f32; NR]; M];
-        unsafe { portable_tap_gemm::<M>(ap, sp, taps, wp, &mut slow, false) };
-        close(&slow, 1.0, "portable");
-        unsafe { portable_tap_gemm::<M>(ap, sp, taps, wp, &mut slow, true) };
-        close(&slow, 2.0, "portable accumulate");
         let mut fast = [[9f32; NR]; MR];
         unsafe { tap_gemm_m(M, ap, sp, taps, wp, &mut fast, false) };
         close(&fast, 1.0, "tap_gemm_m");
