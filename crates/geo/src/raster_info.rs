@@ -36,6 +36,16 @@ impl Compression {
         }
     }
 
+    /// Every compression chronomap reads, each with its one TIFF code ([`Self::tiff_code`]).
+    pub(crate) const ALL: [Compression; 6] = [
+        Compression::None,
+        Compression::Lzw,
+        Compression::Deflate,
+        Compression::PackBits,
+        Compression::Zstd,
+        Compression::Jpeg,
+    ];
+
     pub(crate) fn tiff_code(self) -> u16 {
         match self {
             Compression::None => 1,

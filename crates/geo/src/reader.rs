@@ -83,7 +83,7 @@ impl GeoTiffReader {
     /// [`Error::Io`] if the file cannot be opened; [`Error::Tiff`] if it is not a valid TIFF
     /// (wrong magic, truncated, IFD past the end, inconsistent strip/tile tables, absurd
     /// sizes); [`Error::Unsupported`] for valid files chronomap cannot decode (JPEG 2000, LERC,
-    /// 1-bit, Int8, Float16, ...).
+    /// 1-bit or complex samples, ...).
     pub fn open(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();
         let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;

@@ -7,7 +7,8 @@ mod sealed {
 }
 
 /// A Rust numeric type that holds raster samples: `u8`, `i8`, `u16`, `i16`, `u32`, `i32`,
-/// `f32`, `f64` (half floats are read into `f32` or `f64`). Sealed: the conversions are the `as` casts between these types.
+/// `f32`, `f64` (half floats are read into `f32` or `f64`). Sealed: the conversions are the
+/// `as` casts between these types.
 pub trait Sample:
     Copy + Default + PartialEq + PartialOrd + Send + Sync + std::fmt::Debug + sealed::Sealed + 'static
 {

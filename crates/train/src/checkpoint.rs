@@ -113,10 +113,28 @@ pub fn save_model_dir(
 /// Reads the [`ModelCard`] of a model folder (or of the folder holding `model.json`).
 ///
 /// # Errors
-/// [`Error::Io`] if `model.json` is missing, [`Error::Json`] if it does not parse.
+/// [`Error::Io`] if `model.json` is missing, [`Error::Json`] if it does not parse, and
+/// [`Error::Checkpoint`] naming it if it is the bare network configuration that
+/// `SpatioTemporalNet::save` writes under the same name (the message says what to use).
 pub fn read_model_card(dir: &Path) -> Result<ModelCard> {
     let dir = resolve_dir(dir).unwrap_or_else(|| dir.to_path_buf());
-    read_json(&dir.join(CARD_FILE))
+    let path = dir.join(CARD_FILE);
+    let bytes = fs::read(&path).map_err(|e| Error::io(&path, e))?;
+    serde_json::from_slice(&bytes).map_err(|e| {
+        if serde_json::from_slice::<SpatioTemporalNetConfig>(&bytes).is_ok() {
+            Error::Checkpoint {
+                path: path.clone(),
+                message: "a bare network configuration (written by SpatioTemporalNet::save), \
+                          not a model card: prediction also needs the bands, classes and \
+                          normalization of the training data. Write model folders with \
+                          `chronomap train` or chronomap_train::save_model_dir; load this one \
+                          with SpatioTemporalNet::load"
+                    .to_string(),
+            }
+        } else {
+            Error::json(&path, e)
+        }
+    })
 }
 
 /// Loads a model folder on `device` (weights in evaluation mode: call `.valid()` is not needed
@@ -147,28 +165,7 @@ pub fn load_model_dir(dir: &Path, device: &Device) -> Result<(SpatioTemporalNet,
             message,
         });
     }
-    let card = match read_model_card(&dir) {
-        Ok(card) => card,
-        // `SpatioTemporalNet::save(dir/model)` writes the same file names with a bare network
-        // configuration: say so instead of reporting a missing JSON field.
-        Err(Error::Json { path, .. })
-            if serde_json::from_slice::<SpatioTemporalNetConfig>(
-                &fs::read(&path).unwrap_or_default(),
-            )
-            .is_ok() =>
-        {
-            return Err(Error::Checkpoint {
-                path,
-                message: "a bare network configuration (written by SpatioTemporalNet::save), \
-                          not a model card: prediction also needs the bands, classes and \
-                          normalization of the training data. Write model folders with \
-                          `chronomap train` or chronomap_train::save_model_dir; load this one \
-                          with SpatioTemporalNet::load"
-                    .to_string(),
-            });
-        }
-        Err(e) => return Err(e),
-    };
+    let card = read_model_card(&dir)?;
     let path = dir.join(MODEL_FILE);
     let bytes = fs::read(&path).map_err(|e| Error::io(&path, e))?;
     let hash = fnv1a_hex(&bytes);

@@ -960,5 +960,8 @@ mod tests {
             msg.contains("model.json") && msg.contains("SpatioTemporalNet::save"),
             "{msg}"
         );
+        // The same for what `chronomap evaluate/change --model` read: the card alone.
+        let err = crate::read_model_card(dir.path()).unwrap_err();
+        assert!(err.to_string().contains("SpatioTemporalNet::save"), "{err}");
     }
 }

@@ -80,13 +80,15 @@ fn uniform(file: &TiffFile<'_>, ifd: &Ifd, tag: u16, default: u64) -> Result<u64
 }
 
 fn compression_from_code(code: u64) -> Result<Compression, Fail> {
+    if let Some(c) = Compression::ALL
+        .into_iter()
+        .find(|c| u64::from(c.tiff_code()) == code)
+    {
+        return Ok(c);
+    }
     let name = match code {
-        1 => return Ok(Compression::None),
-        5 => return Ok(Compression::Lzw),
-        8 | 32946 => return Ok(Compression::Deflate),
-        32773 => return Ok(Compression::PackBits),
-        50000 => return Ok(Compression::Zstd),
-        7 => return Ok(Compression::Jpeg),
+        // Adobe's code for Deflate, which GDAL and libtiff also read
+        32946 => return Ok(Compression::Deflate),
         2 => "CCITT RLE",
         3 => "CCITT Group 3 fax",
         4 => "CCITT Group 4 fax",

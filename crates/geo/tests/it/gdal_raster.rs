@@ -107,6 +107,11 @@ fn read_f64(r: &GeoTiffReader, win: Window, bands: &[usize]) -> Vec<f64> {
 }
 
 /// Checks chronomap's reading of `path` against `expected` pixels and gdalinfo.
+/// The words of a command-line fragment (`"-co COMPRESS=JPEG -co TILED=YES"`).
+fn words(s: &str) -> Vec<&str> {
+    s.split_whitespace().collect()
+}
+
 /// `gdal_translate -q OPTS input out`.
 fn translate(input: &Path, opts: &[&str], out: &Path) {
     let mut args = vec!["-q"];
@@ -332,100 +337,48 @@ fn gdal_jpeg_files_decode_like_gdal() {
     translate(&src, &["-b", "1"], &grey);
     // (source, options, max |difference|, max mean |difference|); at most 0.5% of the samples
     // may differ by more than 4
-    let cases: Vec<(&Path, Vec<&str>, f64, f64)> = vec![
+    let cases: Vec<(&Path, &str, f64, f64)> = vec![
         (
             &grey,
-            vec![
-                "-co",
-                "COMPRESS=JPEG",
-                "-co",
-                "TILED=YES",
-                "-co",
-                "BLOCKXSIZE=32",
-                "-co",
-                "BLOCKYSIZE=16",
-            ],
+            "-co COMPRESS=JPEG -co TILED=YES -co BLOCKXSIZE=32 -co BLOCKYSIZE=16",
             1.0,
             0.05,
         ),
         (
             &grey,
-            vec![
-                "-co",
-                "COMPRESS=JPEG",
-                "-co",
-                "JPEG_QUALITY=95",
-                "-co",
-                "BLOCKYSIZE=8",
-            ],
+            "-co COMPRESS=JPEG -co JPEG_QUALITY=95 -co BLOCKYSIZE=8",
             1.0,
             0.05,
         ),
         (
             &src,
-            vec![
-                "-co",
-                "COMPRESS=JPEG",
-                "-co",
-                "PHOTOMETRIC=RGB",
-                "-co",
-                "TILED=YES",
-                "-co",
-                "BLOCKXSIZE=16",
-                "-co",
-                "BLOCKYSIZE=16",
-            ],
+            "-co COMPRESS=JPEG -co PHOTOMETRIC=RGB -co TILED=YES -co BLOCKXSIZE=16 -co BLOCKYSIZE=16",
             1.0,
             0.05,
         ),
         (
             &src,
-            vec![
-                "-co",
-                "COMPRESS=JPEG",
-                "-co",
-                "PHOTOMETRIC=YCBCR",
-                "-co",
-                "TILED=YES",
-                "-co",
-                "BLOCKXSIZE=32",
-                "-co",
-                "BLOCKYSIZE=32",
-            ],
+            "-co COMPRESS=JPEG -co PHOTOMETRIC=YCBCR -co TILED=YES -co BLOCKXSIZE=32 -co BLOCKYSIZE=32",
             12.0,
             1.0,
         ),
         (
             &src,
-            vec![
-                "-co",
-                "COMPRESS=JPEG",
-                "-co",
-                "PHOTOMETRIC=YCBCR",
-                "-co",
-                "BLOCKYSIZE=16",
-            ],
+            "-co COMPRESS=JPEG -co PHOTOMETRIC=YCBCR -co BLOCKYSIZE=16",
             12.0,
             1.0,
         ),
         (
             &src,
-            vec![
-                "-co",
-                "COMPRESS=JPEG",
-                "-co",
-                "INTERLEAVE=BAND",
-                "-co",
-                "TILED=YES",
-            ],
+            "-co COMPRESS=JPEG -co INTERLEAVE=BAND -co TILED=YES",
             1.0,
             0.05,
         ),
     ];
     for (i, (input, opts, max_diff, max_mean)) in cases.iter().enumerate() {
         let out = dir.path().join(format!("jpeg{i}.tif"));
-        let what = format!("JPEG {opts:?}");
-        let (r, ours) = translate_and_read(input, opts, &out, &what);
+        let what = format!("JPEG {opts}");
+        let (r, ours) = translate_and_read(input, &words(opts), &out, &what);
         assert_eq!(
             r.info().compression,
             chronomap_geo::Compression::Jpeg,
@@ -485,46 +438,25 @@ fn gdal_int8_and_float16_files_read_like_gdal() {
     let f32src = dir.path().join("src_f32.tif");
     let values = source_values(SampleType::F32);
     write_source(&f32src, SampleType::F32, &values);
-    let cases: Vec<(&Path, Vec<&str>, SampleType)> = vec![
-        (&u8src, vec!["-co", "PIXELTYPE=SIGNEDBYTE"], SampleType::I8),
+    let cases: Vec<(&Path, &str, SampleType)> = vec![
+        (&u8src, "-co PIXELTYPE=SIGNEDBYTE", SampleType::I8),
         (
             &u8src,
-            vec![
-                "-co",
-                "PIXELTYPE=SIGNEDBYTE",
-                "-co",
-                "COMPRESS=DEFLATE",
-                "-co",
-                "PREDICTOR=2",
-                "-co",
-                "TILED=YES",
-                "-co",
-                "BLOCKXSIZE=16",
-                "-co",
-                "BLOCKYSIZE=16",
-            ],
+            "-co PIXELTYPE=SIGNEDBYTE -co COMPRESS=DEFLATE -co PREDICTOR=2 -co TILED=YES \
+             -co BLOCKXSIZE=16 -co BLOCKYSIZE=16",
             SampleType::I8,
         ),
-        (&f32src, vec!["-co", "NBITS=16"], SampleType::F16),
+        (&f32src, "-co NBITS=16", SampleType::F16),
         (
             &f32src,
-            vec![
-                "-co",
-                "NBITS=16",
-                "-co",
-                "COMPRESS=DEFLATE",
-                "-co",
-                "PREDICTOR=3",
-                "-co",
-                "INTERLEAVE=BAND",
-            ],
+            "-co NBITS=16 -co COMPRESS=DEFLATE -co PREDICTOR=3 -co INTERLEAVE=BAND",
             SampleType::F16,
         ),
     ];
     for (i, (input, opts, t)) in cases.iter().enumerate() {
         let out = dir.path().join(format!("t{i}.tif"));
-        let what = format!("{t:?} {opts:?}");
-        let (r, ours) = translate_and_read(input, opts, &out, &what);
+        let what = format!("{t:?} {opts}");
+        let (r, ours) = translate_and_read(input, &words(opts), &out, &what);
         assert_eq!(r.info().sample_type, *t, "{what}");
         let gdal = gdal_pixels(&out, dir.path());
         if *t == SampleType::I8 {
