@@ -720,6 +720,30 @@ mod avx2 {
 mod tests {
     use super::*;
 
+    /// `(name, kernel)` for the portable form and every SIMD form of `$kernel` this CPU has
+    /// (not only the one the dispatcher picks), as function pointers of type `$ty`.
+    macro_rules! simd_forms {
+        ($ty:ty, $portable:expr, $kernel:ident::<$m:ident>) => {{
+            #[cfg_attr(
+                not(any(target_arch = "x86_64", target_arch = "aarch64")),
+                allow(unused_mut)
+            )]
+            let mut forms: Vec<(&str, $ty)> = vec![("portable", $portable)];
+            #[cfg(target_arch = "x86_64")]
+            {
+                if has_avx2_fma() {
+                    forms.push(("avx2", avx2::$kernel::<$m>));
+                }
+                if std::arch::is_x86_feature_detected!("avx512f") {
+                    forms.push(("avx512", avx512::$kernel::<$m>));
+                }
+            }
+            #[cfg(target_arch = "aarch64")]
+            forms.push(("neon", neon::$kernel::<$m>));
+            forms
+        }};
+    }
+
     fn lcg(seed: &mut u64) -> f32 {
         *seed = seed
             .wrapping_mul(6364136223846793005)
@@ -748,22 +772,7 @@ mod tests {
         let (ap, wp) = (a.as_ptr(), w.as_ptr());
         type Form<const M: usize> =
             unsafe fn(*const f32, isize, Taps<'_>, *const Block16, &mut [[f32; NR]; M], bool);
-        #[cfg_attr(
-            not(any(target_arch = "x86_64", target_arch = "aarch64")),
-            allow(unused_mut)
-        )]
-        let mut forms: Vec<(&str, Form<M>)> = vec![("portable", portable_tap_gemm::<M>)];
-        #[cfg(target_arch = "x86_64")]
-        {
-            if has_avx2_fma() {
-                forms.push(("avx2", avx2::tap_gemm::<M>));
-            }
-            if std::arch::is_x86_feature_detected!("avx512f") {
-                forms.push(("avx512", avx512::tap_gemm::<M>));
-            }
-        }
-        #[cfg(target_arch = "aarch64")]
-        forms.push(("neon", neon::tap_gemm::<M>));
+        let forms = simd_forms!(Form<M>, portable_tap_gemm::<M>, tap_gemm::<M>);
         for (name, f) in forms {
             let mut r = [[9f32; NR]; M];
             unsafe { f(ap, sp, taps, wp, &mut r, false) };
@@ -837,25 +846,8 @@ mod tests {
             }
             type Form =
                 unsafe fn(*const f32, isize, *const f32, isize, usize, usize, *mut f32, usize);
-            #[cfg_attr(
-                not(any(target_arch = "x86_64", target_arch = "aarch64")),
-                allow(unused_mut)
-            )]
-            let mut forms: Vec<(&str, Form)> = vec![
-                ("portable", portable_reduce_pixels::<M>),
-                ("dispatch", reduce_pixels::<M>),
-            ];
-            #[cfg(target_arch = "x86_64")]
-            {
-                if has_avx2_fma() {
-                    forms.push(("avx2", avx2::reduce_pixels::<M>));
-                }
-                if std::arch::is_x86_feature_detected!("avx512f") {
-                    forms.push(("avx512", avx512::reduce_pixels::<M>));
-                }
-            }
-            #[cfg(target_arch = "aarch64")]
-            forms.push(("neon", neon::reduce_pixels::<M>));
+            let mut forms = simd_forms!(Form, portable_reduce_pixels::<M>, reduce_pixels::<M>);
+            forms.push(("dispatch", reduce_pixels::<M>));
             for (name, f) in forms {
                 let mut r = start.clone();
                 unsafe { f(a.as_ptr(), sa, b.as_ptr(), sb, nb, px, r.as_mut_ptr(), ds) };
