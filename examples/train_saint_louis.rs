@@ -57,8 +57,8 @@ use chronomap::train::{
     ConfusionMatrix, DataPlan, Interrupt, MapKind, PredictConfig, Preset, ProbabilityMaps,
     ProgressBar, QUICKLOOK_SIDE, SegmentationMetrics, StartMode, TrainConfig, TrainOutcome,
     Trainer, balanced_class_weights, change_map, change_quicklook, class_map_png,
-    confusion_on_date, load_model_dir, model_card, predict_scene, prepare_data, rgb_bands, rgb_png,
-    update_scene,
+    confusion_on_date, load_model_dir, model_card, patch_size_for, predict_scene, prepare_data,
+    rgb_bands, rgb_png, update_scene,
 };
 use clap::Parser;
 use serde_json::json;
@@ -87,6 +87,13 @@ struct Args {
     /// Side of the synthetic world in pixels (overrides the preset).
     #[arg(long)]
     world_size: Option<usize>,
+    /// Training patch side in pixels, a multiple of 16 (default: the preset's, shrunk to fit
+    /// a small scene with a held-out area).
+    #[arg(long)]
+    patch: Option<usize>,
+    /// Patches per batch (default: the preset's).
+    #[arg(long)]
+    batch: Option<usize>,
     /// Seed of the world, the split, the sampling and the initialization.
     #[arg(long, default_value_t = 7)]
     seed: u64,
@@ -155,7 +162,36 @@ fn main() -> anyhow::Result<()> {
         .collect();
     let date_name = |d: usize| series.dates()[d].date.to_string();
 
-    // 2. Training data and plan.
+    // 2. Training data and plan. Patches are sized to the scene unless --patch says otherwise
+    // (a 61 x 61 Landsat crop cannot hold the presets' 64-256 px patches).
+    if let Some(b) = args.batch {
+        preset.batch_size = b;
+    }
+    match args.patch {
+        Some(p) => preset.patch_size = p,
+        None => {
+            let multiple = preset.model(1, 2).size_multiple();
+            let (p, note) = patch_size_for(
+                series.width(),
+                series.height(),
+                preset.patch_size,
+                multiple,
+                true,
+            )
+            .with_context(|| {
+                format!(
+                    "{} is {} x {} px: smaller than one {multiple} px patch",
+                    manifest.display(),
+                    series.width(),
+                    series.height()
+                )
+            })?;
+            if let Some(note) = note {
+                println!("note: {note} (--patch to choose)");
+            }
+            preset.patch_size = p;
+        }
+    }
     let shortest = by_year.iter().map(Vec::len).min().unwrap_or(1) - 1;
     let mut plan = DataPlan::new(preset.patch_size, preset.batch_size);
     plan.windows_per_epoch = preset.windows_per_epoch;
@@ -165,6 +201,9 @@ fn main() -> anyhow::Result<()> {
     plan.block = (series.width().min(series.height()) / 4).max(preset.patch_size);
     plan.seed = args.seed;
     let data = prepare_data(series.clone(), &plan, None)?;
+    for note in &data.notes {
+        println!("note: {note}");
+    }
     let model_cfg = preset.model(series.bands().len(), k);
     let mut config = TrainConfig::staged(
         model_cfg,

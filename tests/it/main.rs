@@ -2,6 +2,7 @@
 
 mod bench_cli;
 mod cli;
+mod crash;
 mod geo_cli;
 mod train_cli;
 mod wgpu;

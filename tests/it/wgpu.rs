@@ -3,7 +3,9 @@
 //! Uses the parity fixture (weights and input written by an independent PyTorch build, see
 //! `tests/fixtures/parity/README.md`), so both sides also compute meaningful logits. On a
 //! machine without a GPU, Mesa's lavapipe (`apt-get install mesa-vulkan-drivers`) provides the
-//! Vulkan adapter; with no adapter at all the test prints why it is skipped.
+//! Vulkan adapter; with no adapter at all the test prints why it is skipped. Only native APIs
+//! are tried (`DeviceChoice::Wgpu` never uses OpenGL: with `gdal-bin` installed but no Vulkan
+//! driver, wgpu fell back to OpenGL on llvmpipe and this test ran for 13 minutes).
 
 use burn::prelude::*;
 use burn::tensor::activation::log_softmax;

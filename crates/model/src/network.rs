@@ -6,7 +6,7 @@
 //! `tests/fixtures/parity/README.md` (an independent PyTorch implementation), which
 //! `tests/parity.rs` checks output for output and gradient for gradient.
 
-use burn::module::{ModuleVisitor, Param};
+use burn::module::{ModuleVisitor, Param, RunningState};
 use burn::nn::PaddingConfig2d;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::prelude::*;
@@ -433,6 +433,70 @@ impl ModuleVisitor for TrainableCounter {
         if name != "running_mean" && name != "running_var" {
             self.count += param.lazy_shape().num_elements();
         }
+    }
+}
+
+/// First id given by [`SpatioTemporalNet::with_sequential_ids`] ("chrono" in ASCII, then a
+/// counter).
+const SEQUENTIAL_IDS_BASE: u64 = 0x6368_726f_6e6f_0000;
+
+/// Gives every parameter the next id of a counter, in visiting order.
+struct SequentialIds(u64);
+
+impl SequentialIds {
+    fn next(&mut self) -> burn::module::ParamId {
+        self.0 += 1;
+        burn::module::ParamId::from(SEQUENTIAL_IDS_BASE + self.0)
+    }
+}
+
+impl burn::module::ModuleMapper for SequentialIds {
+    fn map_float<const D: usize>(&mut self, mut param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+        param.id = self.next();
+        param
+    }
+
+    fn map_int<const D: usize>(
+        &mut self,
+        mut param: Param<Tensor<D, Int>>,
+    ) -> Param<Tensor<D, Int>> {
+        param.id = self.next();
+        param
+    }
+
+    fn map_bool<const D: usize>(
+        &mut self,
+        mut param: Param<Tensor<D, Bool>>,
+    ) -> Param<Tensor<D, Bool>> {
+        param.id = self.next();
+        param
+    }
+}
+
+impl SpatioTemporalNet {
+    /// The same network with parameter ids numbered in a fixed order instead of Burn's random
+    /// ones (the batch norms' running statistics included).
+    ///
+    /// Burn saves parameter ids with the weights (and keys optimizer state by them), so two
+    /// networks with identical weights but fresh random ids give different model files.
+    /// Training calls this once after initialization, so that the same seed gives
+    /// byte-identical model files and weight hashes.
+    pub fn with_sequential_ids(self) -> Self {
+        let mut ids = SequentialIds(0);
+        let mut net = self.map(&mut ids);
+        let blocks = net
+            .fcn
+            .enc
+            .iter_mut()
+            .chain(std::iter::once(&mut net.fcn.bottleneck))
+            .chain(net.fcn.dec.iter_mut());
+        for block in blocks {
+            for bn in [&mut block.bn1, &mut block.bn2] {
+                bn.running_mean = RunningState::with_id(ids.next(), bn.running_mean.value());
+                bn.running_var = RunningState::with_id(ids.next(), bn.running_var.value());
+            }
+        }
+        net
     }
 }
 

@@ -18,7 +18,46 @@ pub(crate) fn temp_path(path: &Path) -> PathBuf {
     path.with_file_name(format!(".{name}.tmp-{}", std::process::id()))
 }
 
+/// Removes the siblings of `path` named `<name><marker><pid>` (files or folders) whose
+/// process no longer runs: what a `kill -9` or a power cut left of an earlier attempt to
+/// write `path`. Only where liveness can be told (Linux `/proc`).
+pub(crate) fn remove_stale_temps(path: &Path, marker: &str) {
+    if !Path::new("/proc/self").exists() {
+        return;
+    }
+    let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
+        return;
+    };
+    let dir = if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    };
+    let prefix = format!("{}{marker}", name.to_string_lossy());
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let file = e.file_name().to_string_lossy().into_owned();
+        let Some(pid) = file
+            .strip_prefix(&prefix)
+            .and_then(|p| p.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if pid != std::process::id() && !Path::new("/proc").join(pid.to_string()).exists() {
+            let p = e.path();
+            let _ = if p.is_dir() {
+                fs::remove_dir_all(&p)
+            } else {
+                fs::remove_file(&p)
+            };
+        }
+    }
+}
+
 /// Writes `bytes` to `path` atomically (temp file + fsync + rename), creating parent folders.
+/// Temporary files of `path` left by dead processes are removed.
 ///
 /// # Errors
 /// [`Error::Io`] naming the file if a folder cannot be created or the write/rename fails.
@@ -27,6 +66,12 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     }
     let tmp = temp_path(path);
+    if let Some(name) = path.file_name() {
+        remove_stale_temps(
+            &path.with_file_name(format!(".{}", name.to_string_lossy())),
+            ".tmp-",
+        );
+    }
     let result = (|| {
         let mut f = fs::File::create(&tmp)?;
         f.write_all(bytes)?;

@@ -27,7 +27,8 @@ use chronomap_model::{SpatioTemporalNet, SpatioTemporalNetConfig};
 use serde::{Deserialize, Serialize};
 
 use crate::atomic::{
-    read_json, replace_dir, resolve_dir, sibling, write_atomic, write_json_atomic,
+    read_json, remove_stale_temps, replace_dir, resolve_dir, sibling, write_atomic,
+    write_json_atomic,
 };
 use crate::error::{Error, Result};
 
@@ -95,6 +96,7 @@ pub fn save_model_dir(
     card: &ModelCard,
 ) -> Result<ModelCard> {
     let tmp = sibling(dir, &format!(".tmp-{}", std::process::id()));
+    remove_stale_temps(dir, ".tmp-");
     if tmp.exists() {
         fs::remove_dir_all(&tmp).map_err(|e| Error::io(&tmp, e))?;
     }

@@ -105,19 +105,34 @@ impl SceneReader for DateSelection<'_> {
     }
 }
 
+/// What is stored for one window between streaming updates.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct StoredWindow {
+    /// ConvLSTM hidden state `[hidden_channels, proc_height, proc_width]`.
+    pub hidden: Vec<f32>,
+    /// ConvLSTM cell state `[hidden_channels, proc_height, proc_width]`.
+    pub cell: Vec<f32>,
+    /// `[height, width]` of the window's scene pixels (not the padded processing size): 1
+    /// where some date folded in so far had data (was not nodata), else 0. It carries the
+    /// fused maps' rule ("255 only where no date up to now had data") across updates. `None`
+    /// for states written before chronomap stored it: every pixel then counts as never seen.
+    pub seen: Option<Vec<u8>>,
+}
+
 /// Per-window ConvLSTM states: where a streaming update reads and writes them.
 pub trait WindowStates {
-    /// The stored state of `window` as `(hidden, cell)`, both
-    /// `[hidden_channels, proc_height, proc_width]`, or `None` to start from zeros.
+    /// The stored state of `window`, or `None` to start from zeros.
     ///
     /// # Errors
     /// Read errors, or a state of the wrong size.
-    fn load(&self, window: &Window) -> Result<Option<(Vec<f32>, Vec<f32>)>>;
-    /// Stores the state of `window` after the last date.
+    fn load(&self, window: &Window) -> Result<Option<StoredWindow>>;
+    /// Stores the state of `window` after the last date: `hidden` and `cell`
+    /// `[hidden_channels, proc_height, proc_width]`, `seen` `[height, width]` (see
+    /// [`StoredWindow::seen`]).
     ///
     /// # Errors
     /// Write errors.
-    fn store(&mut self, window: &Window, hidden: &[f32], cell: &[f32]) -> Result<()>;
+    fn store(&mut self, window: &Window, hidden: &[f32], cell: &[f32], seen: &[u8]) -> Result<()>;
 }
 
 /// Which maps to produce for which dates.
@@ -248,6 +263,8 @@ pub fn run_scene(
     }
     // Quality of every date, `[T, cap, W]` ring.
     let mut qual = vec![quality::NODATA; t_total * cap * width];
+    // `[cap, W]` ring: 1 where a date before this run (a stored state) had data.
+    let mut seen = vec![0u8; cap * width];
     let [n_rows, _] = plan.grid();
     progress.set_length(plan.len() as u64);
     let mut flushed = 0usize;
@@ -262,6 +279,7 @@ pub fn run_scene(
                 batch,
                 &mut accs,
                 &mut qual,
+                &mut seen,
                 cap,
                 c,
                 t_total,
@@ -273,7 +291,7 @@ pub fn run_scene(
         let final_rows = plan.rows_final_after(gr);
         if final_rows > flushed {
             let block = flush_rows(
-                &mut accs, &mut qual, flushed, final_rows, cap, width, k, t_total,
+                &mut accs, &mut qual, &mut seen, flushed, final_rows, cap, width, k, t_total,
             );
             sink(block)?;
             flushed = final_rows;
@@ -290,6 +308,7 @@ fn process_batch<'s>(
     batch: &[Window],
     accs: &mut [Accumulator],
     qual: &mut [u8],
+    seen: &mut [u8],
     cap: usize,
     c: usize,
     t_total: usize,
@@ -308,7 +327,12 @@ fn process_batch<'s>(
         let mut cs = Vec::with_capacity(b * hid * ph * pw);
         let mut found = 0;
         for w in batch {
-            if let Some((h, cc)) = st.load(w)? {
+            if let Some(StoredWindow {
+                hidden: h,
+                cell: cc,
+                seen: prior,
+            }) = st.load(w)?
+            {
                 if h.len() != hid * ph * pw || cc.len() != hid * ph * pw {
                     return Err(Error::StateMismatch {
                         path: Default::default(),
@@ -319,6 +343,30 @@ fn process_batch<'s>(
                             h.len()
                         ),
                     });
+                }
+                if let Some(prior) = prior {
+                    if prior.len() != w.height * w.width {
+                        return Err(Error::StateMismatch {
+                            path: Default::default(),
+                            problem: format!(
+                                "window ({}, {}) seen mask has {} values, expected {} x {}",
+                                w.grid_row,
+                                w.grid_col,
+                                prior.len(),
+                                w.height,
+                                w.width
+                            ),
+                        });
+                    }
+                    for dy in 0..w.height {
+                        let ring = ((w.y0 + dy) % cap) * width + w.x0;
+                        for (o, &p) in seen[ring..ring + w.width]
+                            .iter_mut()
+                            .zip(&prior[dy * w.width..(dy + 1) * w.width])
+                        {
+                            *o |= u8::from(p != 0);
+                        }
+                    }
                 }
                 hs.extend_from_slice(&h);
                 cs.extend_from_slice(&cc);
@@ -395,7 +443,17 @@ fn process_batch<'s>(
         let cc: Vec<f32> = state.cell.try_into_vec_as::<f32>()?;
         let n = hid * ph * pw;
         for (bi, w) in batch.iter().enumerate() {
-            st.store(w, &h[bi * n..(bi + 1) * n], &cc[bi * n..(bi + 1) * n])?;
+            let mut now = vec![0u8; w.height * w.width];
+            for dy in 0..w.height {
+                let ring = ((w.y0 + dy) % cap) * width + w.x0;
+                for (dx, o) in now[dy * w.width..(dy + 1) * w.width].iter_mut().enumerate() {
+                    let had = seen[ring + dx] != 0
+                        || (0..t_total)
+                            .any(|t| qual[t * cap * width + ring + dx] != quality::NODATA);
+                    *o = u8::from(had);
+                }
+            }
+            st.store(w, &h[bi * n..(bi + 1) * n], &cc[bi * n..(bi + 1) * n], &now)?;
         }
     }
     Ok(())
@@ -420,6 +478,7 @@ fn pad_into(src: &[f32], c: usize, h: usize, w: usize, dst: &mut [f32], ph: usiz
 fn flush_rows(
     accs: &mut [Accumulator],
     qual: &mut [u8],
+    seen: &mut [u8],
     from: usize,
     to: usize,
     cap: usize,
@@ -450,7 +509,9 @@ fn flush_rows(
                 let has_data = match a.kind {
                     MapKind::Date => qual[a.date * cap * width + ring + x] == quality::CLEAR,
                     MapKind::Fused => {
-                        (0..=a.date).any(|t| qual[t * cap * width + ring + x] != quality::NODATA)
+                        seen[ring + x] != 0
+                            || (0..=a.date)
+                                .any(|t| qual[t * cap * width + ring + x] != quality::NODATA)
                     }
                 };
                 classes[r * width + x] = if has_data { best as u8 } else { IGNORE_LABEL };
@@ -471,6 +532,7 @@ fn flush_rows(
         for t in 0..t_total {
             qual[t * cap * width + ring..t * cap * width + ring + width].fill(quality::NODATA);
         }
+        seen[ring..ring + width].fill(0);
     }
     RowBlock {
         row: from,
@@ -494,6 +556,19 @@ mod tests {
         w: usize,
         c: usize,
         t: usize,
+        /// Nodata gaps in scene coordinates, as Landsat 7 SLC-off stripes: diagonal stripes
+        /// at every date, the top rows missing at the first date, and the left half of the
+        /// scene missing at the last date.
+        gaps: bool,
+    }
+
+    impl Synthetic {
+        fn nodata(&self, date: usize, x: usize, y: usize) -> bool {
+            self.gaps
+                && ((x + y + 5 * date).is_multiple_of(9)
+                    || (date == 0 && y < 3)
+                    || (date + 1 == self.t && x < self.w / 2))
+        }
     }
 
     impl SceneReader for Synthetic {
@@ -519,7 +594,10 @@ mod tests {
             }
             let q = (0..win.area())
                 .map(|i| {
-                    if (i + date).is_multiple_of(23) {
+                    let (x, y) = (win.col + i % win.width, win.row + i / win.width);
+                    if self.nodata(date, x, y) {
+                        quality::NODATA
+                    } else if (i + date).is_multiple_of(23) {
                         quality::MASKED
                     } else {
                         quality::CLEAR
@@ -531,15 +609,21 @@ mod tests {
     }
 
     #[derive(Default)]
-    struct MemStates(HashMap<(usize, usize), (Vec<f32>, Vec<f32>)>);
+    struct MemStates(HashMap<(usize, usize), StoredWindow>);
 
     impl WindowStates for MemStates {
-        fn load(&self, w: &Window) -> Result<Option<(Vec<f32>, Vec<f32>)>> {
+        fn load(&self, w: &Window) -> Result<Option<StoredWindow>> {
             Ok(self.0.get(&(w.grid_row, w.grid_col)).cloned())
         }
-        fn store(&mut self, w: &Window, h: &[f32], c: &[f32]) -> Result<()> {
-            self.0
-                .insert((w.grid_row, w.grid_col), (h.to_vec(), c.to_vec()));
+        fn store(&mut self, w: &Window, h: &[f32], c: &[f32], seen: &[u8]) -> Result<()> {
+            self.0.insert(
+                (w.grid_row, w.grid_col),
+                StoredWindow {
+                    hidden: h.to_vec(),
+                    cell: c.to_vec(),
+                    seen: Some(seen.to_vec()),
+                },
+            );
             Ok(())
         }
     }
@@ -609,12 +693,26 @@ mod tests {
     /// prediction: the same fused and per-date probabilities and classes at every date.
     #[test]
     fn streaming_equals_batch() {
+        streaming_equals_batch_on(false);
+    }
+
+    /// Issue 10 (2): the same with nodata gaps (SLC-off stripes, a last date whose left half
+    /// is missing). Before the seen mask was stored with the state, the update wrote 255 on
+    /// the whole left half of the last date's fused map where the batch prediction wrote the
+    /// fused class (the rule: a fused map is 255 only where no date up to then had data).
+    #[test]
+    fn streaming_equals_batch_with_nodata_gaps() {
+        streaming_equals_batch_on(true);
+    }
+
+    fn streaming_equals_batch_on(gaps: bool) {
         let model = tiny_model();
         let scene = Synthetic {
             h: 37,
             w: 29,
             c: 3,
             t: 4,
+            gaps,
         }; // not multiples of 4, several windows
         let plan = WindowPlan::new([37, 29], 16, 4, 4);
         assert!(plan.len() > 4);
@@ -645,6 +743,27 @@ mod tests {
                     "{kind:?} probabilities differ by {max} at date {t}"
                 );
             }
+            // The documented rule, pixel by pixel: a fused map is empty exactly where no date
+            // up to then had data.
+            let fused = batch
+                .iter()
+                .find(|p| p.kind == MapKind::Fused && p.date == t)
+                .unwrap();
+            let mut empty = 0;
+            for y in 0..scene.h {
+                for x in 0..scene.w {
+                    let never = (0..=t).all(|d| scene.nodata(d, x, y));
+                    let got = fused.classes[y * scene.w + x] == IGNORE_LABEL;
+                    assert_eq!(got, never, "fused map at date {t}, pixel ({x}, {y})");
+                    empty += usize::from(got);
+                }
+            }
+            if gaps && t == 0 {
+                assert!(
+                    empty >= 3 * scene.w,
+                    "the top rows are empty at the first date"
+                );
+            }
         }
     }
 
@@ -658,6 +777,7 @@ mod tests {
             w: 41,
             c: 3,
             t: 2,
+            gaps: false,
         };
         let plan = WindowPlan::new([23, 41], 16, 6, 4);
         let out = collect(&model, &scene, &plan, vec![1], None);

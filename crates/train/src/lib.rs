@@ -81,8 +81,8 @@ pub use history::{EpochRecord, History};
 /// Progress bars taken by scene inference (re-exported so callers need no `indicatif` dependency).
 pub use indicatif::ProgressBar;
 pub use infer::{
-    DateSelection, MapKind, ProductRows, Products, RowBlock, SceneReader, WindowStates, quality,
-    run_scene,
+    DateSelection, MapKind, ProductRows, Products, RowBlock, SceneReader, StoredWindow,
+    WindowStates, quality, run_scene,
 };
 pub use interrupt::Interrupt;
 pub use loss::{LossConfig, LossTerms, balanced_class_weights, masked_cross_entropy};
@@ -95,7 +95,7 @@ pub use predict::{
     MapFile, PredictConfig, ProbabilityMaps, SeriesReader, check_series, predict_scene,
     update_scene,
 };
-pub use prepare::{DataPlan, PreparedData, model_card, prepare_data};
+pub use prepare::{DataPlan, PreparedData, model_card, patch_size_for, prepare_data};
 pub use presets::Preset;
 pub use quicklook::{
     QUICKLOOK_SIDE, change_quicklook, class_map_png, class_palette, rgb_bands, rgb_png,

@@ -69,6 +69,13 @@ pub struct PreparedData {
     pub train: SeriesBatches,
     /// Validation batches (validation blocks, disjoint windows), if the split has any.
     pub valid: Option<SeriesBatches>,
+    /// Side of the split blocks actually used: [`DataPlan::block`], or smaller when the scene
+    /// is too small to hold validation blocks of that size (see [`PreparedData::notes`]).
+    pub block: usize,
+    /// What a user should know about the data plan: a validation block size shrunk to fit
+    /// the scene, or why there is no validation at all and what to change. Empty when the
+    /// plan was used as given. The CLI and the example print these.
+    pub notes: Vec<String>,
     /// Share of each class among the labelled training pixels, when known (for
     /// [`balanced_class_weights`](crate::balanced_class_weights)).
     pub class_frequencies: Option<Vec<f64>>,
@@ -111,13 +118,10 @@ pub fn prepare_data(
             },
         )?,
     };
-    let split = AreaSplit::new(
-        series.width(),
-        series.height(),
-        plan.block,
-        plan.validation_fraction,
-        plan.seed,
-    )?;
+    let (w, h) = (series.width(), series.height());
+    let mut notes = Vec::new();
+    let block = validation_block(w, h, plan, &mut notes);
+    let split = AreaSplit::new(w, h, block, plan.validation_fraction, plan.seed)?;
     let mut tc = PatchSetConfig::training(plan.patch_size, plan.batch_size, sequences.clone());
     tc.windows_per_epoch = plan.windows_per_epoch;
     tc.seed = plan.seed;
@@ -144,6 +148,13 @@ pub fn prepare_data(
             vc,
         )?)
     } else {
+        if plan.validation_fraction > 0.0 && notes.is_empty() {
+            notes.push(format!(
+                "no validation: no held-out block of {} is at least one {p} x {p} patch",
+                series.source().display(),
+                p = plan.patch_size
+            ));
+        }
         None
     };
     let class_frequencies = train.class_frequencies();
@@ -154,8 +165,64 @@ pub fn prepare_data(
         sequences,
         train,
         valid,
+        block,
+        notes,
         class_frequencies,
     })
+}
+
+/// Blocks of side `b` along an axis of `len` pixels (as [`AreaSplit`] cuts them).
+fn blocks_along(len: usize, b: usize) -> usize {
+    (len / b).max(1)
+}
+
+/// The split block side for a `width x height` scene: `plan.block` when the scene holds
+/// enough blocks of that size for the validation fraction (at least `1 / fraction`, so the
+/// held-out share is close to the one asked for, and never fewer than 2), else the largest
+/// side in `patch_size..plan.block` that does, else the largest one giving 2 blocks. Every
+/// block stays at least one patch wide, so validation windows fit in it. When even blocks of
+/// one patch cannot make two blocks, validation is impossible: a note says so and what to
+/// change.
+fn validation_block(
+    width: usize,
+    height: usize,
+    plan: &DataPlan,
+    notes: &mut Vec<String>,
+) -> usize {
+    let frac = plan.validation_fraction;
+    let patch = plan.patch_size.max(1);
+    let asked = plan.block.max(patch);
+    if frac <= 0.0 {
+        return asked;
+    }
+    let count = |b: usize| blocks_along(width, b) * blocks_along(height, b);
+    let wanted = ((1.0 / frac).ceil() as usize).max(2);
+    if count(asked) >= wanted {
+        return asked;
+    }
+    let pick = (patch..=asked)
+        .rev()
+        .find(|&b| count(b) >= wanted)
+        .or_else(|| (patch..=asked).rev().find(|&b| count(b) >= 2));
+    match pick {
+        Some(b) => {
+            notes.push(format!(
+                "validation blocks of {b} px instead of {} px: a {width} x {height} scene holds                  only {} block(s) of {} px, too few to hold out {:.0}% of the area",
+                plan.block,
+                count(asked),
+                asked,
+                frac * 100.0
+            ));
+            b
+        }
+        None => {
+            let fits = (width.min(height) / 2).max(1);
+            notes.push(format!(
+                "no validation: a {width} x {height} scene cannot hold two disjoint blocks of                  at least one {patch} x {patch} patch; use patches of at most {fits} px                  (--patch), or --val-fraction 0 to train without validation on purpose"
+            ));
+            asked
+        }
+    }
 }
 
 /// The [`ModelCard`] of a model trained on `data` with `config`.
@@ -176,4 +243,57 @@ pub fn model_card(data: &PreparedData, config: &TrainConfig) -> ModelCard {
         weights_hash: String::new(),
         notes: serde_json::Value::Null,
     }
+}
+
+/// A training patch side for a `width x height` scene: `preferred` when it fits, else the
+/// largest multiple of `multiple` (the network's `2^depth`) that does, with a note saying so.
+/// With `validation` the patch must leave room for two disjoint blocks of at least one
+/// patch along the scene's shorter side (so a held-out area exists); otherwise it must only
+/// fit in the scene.
+///
+/// Returns `None` when not even one `multiple`-sized patch fits (a scene smaller than
+/// `multiple` pixels along a side).
+///
+/// # Examples
+/// ```
+/// use chronomap_train::patch_size_for;
+/// // The 61 x 61 Landsat series of issue 10: 64 px patches do not fit, 16 px ones do
+/// // (61 / 2 = 30, rounded down to a multiple of 16).
+/// let (p, note) = patch_size_for(61, 61, 64, 16, true).unwrap();
+/// assert_eq!(p, 16);
+/// assert!(note.unwrap().contains("61 x 61"));
+/// assert_eq!(patch_size_for(1024, 1024, 256, 16, true), Some((256, None)));
+/// assert_eq!(patch_size_for(12, 40, 64, 16, false), None);
+/// ```
+pub fn patch_size_for(
+    width: usize,
+    height: usize,
+    preferred: usize,
+    multiple: usize,
+    validation: bool,
+) -> Option<(usize, Option<String>)> {
+    let multiple = multiple.max(1);
+    let side = width.min(height);
+    let limit = if validation { side / 2 } else { side };
+    if preferred <= limit {
+        return Some((preferred, None));
+    }
+    let fit = if limit >= multiple {
+        limit / multiple * multiple
+    } else if side >= multiple {
+        side / multiple * multiple
+    } else {
+        return None;
+    };
+    let why = if fit <= limit {
+        String::new()
+    } else {
+        " (too small for a held-out area at any patch size)".to_string()
+    };
+    Some((
+        fit,
+        Some(format!(
+            "patches of {fit} px instead of {preferred} px to fit a {width} x {height} scene{why}"
+        )),
+    ))
 }

@@ -7,7 +7,8 @@
 //!                                  the dates folded in so far, current generation
 //! state/gen-00000002/r0003_c0007.safetensors
 //!                                  per window: tensors "hidden" and "cell",
-//!                                  f32 [hidden_channels, window, window]
+//!                                  f32 [hidden_channels, window, window], and "seen",
+//!                                  u8 [height, width] (1 where a date so far had data)
 //! ```
 //!
 //! One state per window of the [`WindowPlan`] (not one blended scene-wide state): see
@@ -30,7 +31,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::atomic::{read_json, write_atomic, write_json_atomic};
 use crate::error::{Error, Result};
-use crate::infer::WindowStates;
+use crate::infer::{StoredWindow, WindowStates};
 use crate::window::{Window, WindowPlan};
 
 const META_FILE: &str = "state.json";
@@ -248,7 +249,7 @@ impl StateUpdate {
 }
 
 impl WindowStates for StateUpdate {
-    fn load(&self, window: &Window) -> Result<Option<(Vec<f32>, Vec<f32>)>> {
+    fn load(&self, window: &Window) -> Result<Option<StoredWindow>> {
         let Some(from) = &self.read_from else {
             return Ok(None);
         };
@@ -280,10 +281,33 @@ impl WindowStates for StateUpdate {
                 .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
                 .collect())
         };
-        Ok(Some((read("hidden")?, read("cell")?)))
+        // "seen" (u8 [height, width]) was added after format 1's first release: absent in
+        // older states, which then count every pixel as never seen (their old behaviour).
+        let seen = match st.tensor("seen") {
+            Err(_) => None,
+            Ok(t) => {
+                let want = [window.height, window.width];
+                if t.dtype() != Dtype::U8 || t.shape() != want {
+                    return Err(Error::StateMismatch {
+                        path: path.clone(),
+                        problem: format!(
+                            "tensor seen is {:?} {:?}, expected U8 {want:?}",
+                            t.dtype(),
+                            t.shape()
+                        ),
+                    });
+                }
+                Some(t.data().to_vec())
+            }
+        };
+        Ok(Some(StoredWindow {
+            hidden: read("hidden")?,
+            cell: read("cell")?,
+            seen,
+        }))
     }
 
-    fn store(&mut self, window: &Window, hidden: &[f32], cell: &[f32]) -> Result<()> {
+    fn store(&mut self, window: &Window, hidden: &[f32], cell: &[f32], seen: &[u8]) -> Result<()> {
         let path = self.tmp.join(window_file(window));
         let shape = vec![
             self.meta.model.hidden_channels,
@@ -304,6 +328,10 @@ impl WindowStates for StateUpdate {
             (
                 "hidden",
                 TensorView::new(Dtype::F32, shape, &hb).map_err(bad)?,
+            ),
+            (
+                "seen",
+                TensorView::new(Dtype::U8, vec![window.height, window.width], seen).map_err(bad)?,
             ),
         ];
         let bytes = safetensors::serialize(views, None).map_err(bad)?;
@@ -345,17 +373,22 @@ mod tests {
         for w in plan.windows() {
             assert!(up.load(&w).expect("load").is_none());
             let v = (w.grid_row * 10 + w.grid_col) as f32;
-            up.store(&w, &vec![v; n], &vec![-v; n]).expect("store");
+            let seen: Vec<u8> = (0..w.height * w.width).map(|i| (i % 2) as u8).collect();
+            up.store(&w, &vec![v; n], &vec![-v; n], &seen)
+                .expect("store");
         }
         let st = up.commit(vec!["2016-01-01".into()]).expect("commit");
         assert_eq!(st.meta().generation, 1);
         let st = SceneState::open(dir.path()).expect("open");
         let mut up = st.begin_update().expect("begin");
         for w in plan.windows() {
-            let (h, c) = up.load(&w).expect("load").expect("some");
+            let got = up.load(&w).expect("load").expect("some");
+            let (h, c) = (&got.hidden, &got.cell);
             let v = (w.grid_row * 10 + w.grid_col) as f32;
             assert!(h.iter().all(|x| *x == v) && c.iter().all(|x| *x == -v));
-            up.store(&w, &h, &c).expect("store");
+            let seen: Vec<u8> = (0..w.height * w.width).map(|i| (i % 2) as u8).collect();
+            assert_eq!(got.seen.as_deref(), Some(&seen[..]));
+            up.store(&w, h, c, &seen).expect("store");
         }
         let st2 = up
             .commit(vec!["2016-01-01".into(), "2016-02-01".into()])
@@ -378,8 +411,13 @@ mod tests {
         let plan = m.plan();
         let mut up = SceneState::create(dir.path(), m).expect("create");
         let w = plan.window(0, 0);
-        up.store(&w, &vec![0.0; 4 * 8 * 8], &vec![0.0; 4 * 8 * 8])
-            .expect("store");
+        up.store(
+            &w,
+            &vec![0.0; 4 * 8 * 8],
+            &vec![0.0; 4 * 8 * 8],
+            &vec![0; w.height * w.width],
+        )
+        .expect("store");
         assert!(matches!(
             up.commit(vec![]),
             Err(Error::StateMismatch { .. })

@@ -607,7 +607,8 @@ static INIT_LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 /// Builds `config` on `device` with weights drawn from `seed`: the same seed gives the same
 /// initial weights, even when other threads initialize models at the same time (as long as
-/// they also go through this function).
+/// they also go through this function). Parameter ids are numbered in order, not drawn at
+/// random, so the same seed also gives byte-identical saved model files.
 pub fn init_model(
     config: &chronomap_model::SpatioTemporalNetConfig,
     device: &Device,
@@ -619,7 +620,10 @@ pub fn init_model(
     // Burn initializes parameters lazily, at first use; draw them now, under the lock.
     // Clones share the lazy state, so this materializes `model` itself.
     drop(model.clone().into_record());
-    model
+    // Burn draws parameter ids at random, and they are saved with the weights (and key the
+    // optimizer state): number them instead, so that two runs with the same seed write
+    // byte-identical model files and weight hashes.
+    model.with_sequential_ids()
 }
 
 fn next_stage(p: &LoopPosition) -> LoopPosition {

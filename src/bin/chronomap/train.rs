@@ -7,7 +7,7 @@ use anyhow::Context as _;
 use chronomap::data::{NormStats, SceneSeries};
 use chronomap::train::{
     DataPlan, Interrupt, OptimizerKind, Preset, StartMode, TrainConfig, TrainOutcome, Trainer,
-    balanced_class_weights, model_card, prepare_data,
+    balanced_class_weights, model_card, patch_size_for, prepare_data,
 };
 
 /// Options of `chronomap train`.
@@ -151,7 +151,31 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     if let Some(v) = args.hidden {
         model.hidden_channels = v;
     }
-    let patch = args.patch.unwrap_or(preset.patch_size);
+    let patch = match args.patch {
+        Some(p) => p,
+        None => {
+            let multiple = model.size_multiple();
+            let (p, note) = patch_size_for(
+                series.width(),
+                series.height(),
+                preset.patch_size,
+                multiple,
+                args.val_fraction > 0.0,
+            )
+            .with_context(|| {
+                format!(
+                    "{} is {} x {} px: smaller than one {multiple} px patch",
+                    args.data.display(),
+                    series.width(),
+                    series.height()
+                )
+            })?;
+            if let Some(note) = note {
+                eprintln!("note: {note} (--patch to choose)");
+            }
+            p
+        }
+    };
     let batch = args.batch.unwrap_or(preset.batch_size);
     let lr = args.lr.unwrap_or(preset.lr);
     let mut config = match args.schedule.as_str() {
@@ -213,6 +237,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     };
     eprintln!("preparing patches from {} ...", args.data.display());
     let data = prepare_data(series, &plan, stats)?;
+    for note in &data.notes {
+        eprintln!("note: {note}");
+    }
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("creating {}", args.out.display()))?;
     data.stats.save(args.out.join("normalization.json"))?;
@@ -255,7 +282,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 s.best_dir.display(),
                 s.best
                     .map(|(v, e)| format!("{v:.4} at epoch {e}"))
-                    .unwrap_or_else(|| "-".into())
+                    .unwrap_or_else(|| {
+                        match data.notes.iter().find(|n| n.starts_with("no validation")) {
+                            Some(n) => format!("-: {n}"),
+                            None => "-".into(),
+                        }
+                    })
             );
             eprintln!("metrics: {}", args.out.join("metrics.csv").display());
             Ok(())
