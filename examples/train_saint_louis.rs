@@ -178,14 +178,7 @@ fn main() -> anyhow::Result<()> {
                 multiple,
                 true,
             )
-            .with_context(|| {
-                format!(
-                    "{} is {} x {} px: smaller than one {multiple} px patch",
-                    manifest.display(),
-                    series.width(),
-                    series.height()
-                )
-            })?;
+            .with_context(|| format!("sizing patches for {}", manifest.display()))?;
             if let Some(note) = note {
                 println!("note: {note} (--patch to choose)");
             }

@@ -31,8 +31,8 @@ pub enum DeviceChoice {
     NdArray,
     /// wgpu on the platform's native graphics API: Vulkan on Linux and Android, Metal on
     /// macOS and iOS, DirectX 12 on Windows. wgpu's OpenGL/GLES backend is never used: on a
-    /// machine without a GPU driver it runs on Mesa's llvmpipe, where a 64 x 64 test network
-    /// took 13 minutes (Flex: a fraction of a second).
+    /// machine without a GPU driver it runs on Mesa's llvmpipe, where the wgpu test (a tiny
+    /// network, 64 x 64 px) ran for 13 minutes.
     Wgpu,
     /// wgpu pinned to Vulkan.
     Vulkan,

@@ -1,12 +1,13 @@
 //! Issue 10: `kill -9` at random points of `chronomap train` (also while a checkpoint is being
 //! written) and of `chronomap predict` (also while a GeoTIFF is being written). After every
-//! kill, nothing a reader would pick up is corrupt or half-written; resuming (train) or running
-//! again (predict) finishes, and the results are byte-identical to an uninterrupted run.
+//! kill, nothing a reader would pick up is corrupt or half-written, and the next run removes
+//! what the killed one left. Resuming (train) finishes with a loadable model; running again
+//! (predict) gives outputs byte-identical to an uninterrupted run.
 //!
-//! Determinism this relies on (and proves): with the same binary, the same thread count
-//! (`RAYON_NUM_THREADS`) and the same SIMD form of the CPU kernels, training and prediction
-//! on Flex are bit-for-bit reproducible, and a resumed run sees exactly the batches and the
-//! optimizer state of the interrupted one.
+//! Determinism checked here: with the same binary and the same thread count
+//! (`RAYON_NUM_THREADS`), two uninterrupted training runs write byte-identical model files.
+//! A resumed run is not byte-identical to an uninterrupted one (open: see the closing note of
+//! issue 10); the trainer's own resume test bounds the difference.
 
 #![cfg(unix)]
 
@@ -14,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::cli::{ok, s};
+use crate::cli::{s, tiny_train_args, tiny_world};
 use chronomap::geo::GeoTiffReader;
 use chronomap::train::{latest_checkpoint, load_model_dir};
 
@@ -189,44 +190,44 @@ fn kill_delays(total: Duration, n: usize, seed: u64) -> Vec<Duration> {
         .collect()
 }
 
+/// `random` kills at seeded delays spread over `total`, then 3 kills aimed at writes in
+/// progress (see [`Trigger`]).
+fn triggers(total: Duration, random: usize, seed: u64) -> Vec<Trigger> {
+    let mut t: Vec<Trigger> = kill_delays(total, random, seed)
+        .into_iter()
+        .map(Trigger::After)
+        .collect();
+    t.extend((0..3).map(|_| Trigger::Writing(total)));
+    t
+}
+
+/// Runs `args()` once per trigger, killing it then, and calls `check` after each run.
+/// Returns the kills that hit a running process, and how many of them left a write in
+/// progress behind (`busy` still true after the kill).
+fn kill_repeatedly(
+    triggers: &[Trigger],
+    args: &dyn Fn() -> Vec<String>,
+    busy: &dyn Fn() -> bool,
+    check: &dyn Fn(),
+) -> (usize, usize) {
+    let (mut kills, mut during_writes) = (0, 0);
+    for trig in triggers {
+        if run_and_kill(&argv(&args()), trig, busy) {
+            kills += 1;
+            during_writes += usize::from(busy());
+        }
+        check();
+    }
+    (kills, during_writes)
+}
+
 #[test]
-fn kill_9_during_train_and_predict_leaves_nothing_corrupt_and_resumes_exactly() {
+fn kill_9_during_train_and_predict_leaves_nothing_corrupt_and_resumes() {
     let dir = tempfile::tempdir().expect("tmp");
     let d = dir.path();
-    let world = d.join("world");
-    ok(&[
-        "synth",
-        "--out",
-        s(&world),
-        "--size",
-        "64",
-        "--dates-per-year",
-        "3",
-        "--seed",
-        "11",
-    ]);
-    let manifest = world.join("manifest.json");
+    let manifest = tiny_world(d, 11);
     let train = |out: &Path, resume: bool| -> Vec<String> {
-        let mut a: Vec<String> = [
-            "train",
-            "--data",
-            s(&manifest),
-            "--out",
-            s(out),
-            "--preset",
-            "quick",
-            "--device",
-            "flex",
-            "--epochs",
-            "2",
-            "--patch",
-            "16",
-            "--windows-per-epoch",
-            "8",
-        ]
-        .iter()
-        .map(|x| x.to_string())
-        .collect();
+        let mut a = tiny_train_args(&manifest, out, 2);
         if resume {
             a.push("--resume".into());
         }
@@ -258,21 +259,12 @@ fn kill_9_during_train_and_predict_leaves_nothing_corrupt_and_resumes_exactly() 
                 })
             })
     };
-    let mut triggers: Vec<Trigger> = kill_delays(total, 5, 10)
-        .into_iter()
-        .map(Trigger::After)
-        .collect();
-    triggers.extend((0..3).map(|_| Trigger::Writing(total)));
-    let (mut kills, mut during_writes) = (0, 0);
-    for trig in &triggers {
-        let resume = latest_checkpoint(&cut).ok().flatten().is_some();
-        if run_and_kill(&argv(&train(&cut, resume)), trig, &ck_busy) {
-            kills += 1;
-            // a temporary folder or file left behind: the kill interrupted a write
-            during_writes += usize::from(ck_busy());
-        }
-        check_run_readable(&cut);
-    }
+    let (kills, during_writes) = kill_repeatedly(
+        &triggers(total, 5, 10),
+        &|| train(&cut, latest_checkpoint(&cut).ok().flatten().is_some()),
+        &ck_busy,
+        &|| check_run_readable(&cut),
+    );
     let resume = latest_checkpoint(&cut).expect("list").is_some();
     run(&argv(&train(&cut, resume)));
     eprintln!(
@@ -320,19 +312,10 @@ fn kill_9_during_train_and_predict_leaves_nothing_corrupt_and_resumes_exactly() 
     let total = t.elapsed();
     let maps = d.join("maps");
     let busy = || !temp_entries(&maps).is_empty();
-    let mut triggers: Vec<Trigger> = kill_delays(total, 4, 20)
-        .into_iter()
-        .map(Trigger::After)
-        .collect();
-    triggers.extend((0..3).map(|_| Trigger::Writing(total)));
-    let (mut kills, mut during_writes) = (0, 0);
-    for trig in &triggers {
-        if run_and_kill(&argv(&predict(&maps)), trig, &busy) {
-            kills += 1;
-            during_writes += usize::from(busy());
-        }
-        check_maps_readable(&maps);
-    }
+    let (kills, during_writes) =
+        kill_repeatedly(&triggers(total, 4, 20), &|| predict(&maps), &busy, &|| {
+            check_maps_readable(&maps)
+        });
     run(&argv(&predict(&maps)));
     eprintln!(
         "predict: {kills} kills ({during_writes} with a write in progress), reference run {:.2} s",

@@ -1,7 +1,7 @@
 //! `chronomap train`, `predict`, `update`, `evaluate`, `change` run as a user runs them, on a
 //! tiny synthetic world.
 
-use crate::cli::{fails, ok, s};
+use crate::cli::{fails, ok, s, tiny_train_args, tiny_world};
 
 use chronomap::geo::{
     GeoTiffReader, GeoTransform, RasterData, RasterSpec, SampleType, write_geotiff,
@@ -11,37 +11,11 @@ use chronomap::geo::{
 fn train_predict_update_evaluate_change() {
     let dir = tempfile::tempdir().expect("tmp");
     let d = dir.path();
+    let manifest = tiny_world(d, 5);
     let world = d.join("world");
-    ok(&[
-        "synth",
-        "--out",
-        s(&world),
-        "--size",
-        "64",
-        "--dates-per-year",
-        "3",
-        "--seed",
-        "5",
-    ]);
-    let manifest = world.join("manifest.json");
     let run = d.join("run");
-    let train = [
-        "train",
-        "--data",
-        s(&manifest),
-        "--out",
-        s(&run),
-        "--preset",
-        "quick",
-        "--device",
-        "flex",
-        "--epochs",
-        "1",
-        "--patch",
-        "16",
-        "--windows-per-epoch",
-        "8",
-    ];
+    let train_args = tiny_train_args(&manifest, &run, 1);
+    let train: Vec<&str> = train_args.iter().map(String::as_str).collect();
     ok(&train);
     assert!(run.join("best/model.json").is_file() && run.join("curves.png").is_file());
     // A second run in the same folder is refused unless resumed or overwritten.

@@ -440,7 +440,8 @@ impl ModuleVisitor for TrainableCounter {
 /// counter).
 const SEQUENTIAL_IDS_BASE: u64 = 0x6368_726f_6e6f_0000;
 
-/// Gives every parameter the next id of a counter, in visiting order.
+/// Gives every float parameter the next id of a counter, in visiting order (the network has
+/// no integer or boolean parameters; its flags carry no id).
 struct SequentialIds(u64);
 
 impl SequentialIds {
@@ -452,22 +453,6 @@ impl SequentialIds {
 
 impl burn::module::ModuleMapper for SequentialIds {
     fn map_float<const D: usize>(&mut self, mut param: Param<Tensor<D>>) -> Param<Tensor<D>> {
-        param.id = self.next();
-        param
-    }
-
-    fn map_int<const D: usize>(
-        &mut self,
-        mut param: Param<Tensor<D, Int>>,
-    ) -> Param<Tensor<D, Int>> {
-        param.id = self.next();
-        param
-    }
-
-    fn map_bool<const D: usize>(
-        &mut self,
-        mut param: Param<Tensor<D, Bool>>,
-    ) -> Param<Tensor<D, Bool>> {
         param.id = self.next();
         param
     }
@@ -721,5 +706,36 @@ mod tests {
         let device = Device::flex();
         let net = SpatioTemporalNetConfig::tiny(4, 3).init(&device);
         net.fuse(Tensor::zeros([1, 2, 5, 16, 16], &device));
+    }
+
+    /// Every saved id (weights and running statistics) comes from the counter: two networks
+    /// built separately get the same ids, all distinct. Before, Burn's random ids made two
+    /// training runs with the same seed write `model.bpk` files that differed in 478 of
+    /// 149,524 bytes (`cmp -l`, the quick preset), all of them parameter ids.
+    #[test]
+    fn sequential_ids_are_the_same_for_two_networks() {
+        struct Ids(Vec<u64>);
+        impl ModuleVisitor for Ids {
+            fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+                self.0.push(param.id.val());
+            }
+        }
+        let device = Device::flex();
+        let ids = |net: &SpatioTemporalNet| {
+            let mut v = Ids(Vec::new());
+            net.visit(&mut v);
+            v.0
+        };
+        let cfg = SpatioTemporalNetConfig::tiny(4, 3);
+        let a = ids(&cfg.init(&device).with_sequential_ids());
+        let b = ids(&cfg.init(&device).with_sequential_ids());
+        assert_eq!(a, b);
+        let mut sorted = a.clone();
+        sorted.sort_unstable();
+        sorted.dedup();
+        assert_eq!(sorted.len(), a.len(), "ids are distinct");
+        assert!(a.iter().all(|&i| i > SEQUENTIAL_IDS_BASE));
+        // one id per saved tensor: the running statistics are covered too
+        assert_eq!(a.len(), cfg.init(&device).into_record().len());
     }
 }

@@ -18,30 +18,23 @@ pub(crate) fn temp_path(path: &Path) -> PathBuf {
     path.with_file_name(format!(".{name}.tmp-{}", std::process::id()))
 }
 
-/// Removes the siblings of `path` named `<name><marker><pid>` (files or folders) whose
-/// process no longer runs: what a `kill -9` or a power cut left of an earlier attempt to
-/// write `path`. Only where liveness can be told (Linux `/proc`).
-pub(crate) fn remove_stale_temps(path: &Path, marker: &str) {
+/// Removes what a `kill -9` (or a power cut) left in `dir` of earlier writes: files and
+/// folders named `*.tmp-<pid>` (the temporaries of [`write_atomic`] and of model folders)
+/// whose process no longer runs. Only where liveness can be told (Linux `/proc`); elsewhere
+/// leftovers stay until removed by hand. One folder listing: called once per model folder
+/// written, not per file.
+pub(crate) fn remove_stale_temps(dir: &Path) {
     if !Path::new("/proc/self").exists() {
         return;
     }
-    let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
-        return;
-    };
-    let dir = if dir.as_os_str().is_empty() {
-        Path::new(".")
-    } else {
-        dir
-    };
-    let prefix = format!("{}{marker}", name.to_string_lossy());
     let Ok(entries) = fs::read_dir(dir) else {
         return;
     };
     for e in entries.flatten() {
         let file = e.file_name().to_string_lossy().into_owned();
         let Some(pid) = file
-            .strip_prefix(&prefix)
-            .and_then(|p| p.parse::<u32>().ok())
+            .rsplit_once(".tmp-")
+            .and_then(|(_, p)| p.parse::<u32>().ok())
         else {
             continue;
         };
@@ -57,7 +50,6 @@ pub(crate) fn remove_stale_temps(path: &Path, marker: &str) {
 }
 
 /// Writes `bytes` to `path` atomically (temp file + fsync + rename), creating parent folders.
-/// Temporary files of `path` left by dead processes are removed.
 ///
 /// # Errors
 /// [`Error::Io`] naming the file if a folder cannot be created or the write/rename fails.
@@ -66,12 +58,6 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     }
     let tmp = temp_path(path);
-    if let Some(name) = path.file_name() {
-        remove_stale_temps(
-            &path.with_file_name(format!(".{}", name.to_string_lossy())),
-            ".tmp-",
-        );
-    }
     let result = (|| {
         let mut f = fs::File::create(&tmp)?;
         f.write_all(bytes)?;
@@ -160,6 +146,26 @@ mod tests {
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
             .collect();
         assert_eq!(names, vec!["a.json".to_string()]);
+    }
+
+    /// Leftovers of a dead process (`u32::MAX` is above Linux's pid limit), file or folder,
+    /// are removed; this process's own temporaries and other names are kept.
+    #[test]
+    fn stale_temps_of_dead_processes_are_removed() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let dead_file = dir.path().join(format!(".metrics.json.tmp-{}", u32::MAX));
+        let dead_dir = dir.path().join(format!("best.tmp-{}", u32::MAX));
+        let own = temp_path(&dir.path().join("config.json"));
+        let other = dir.path().join("notes.tmp-abc");
+        fs::write(&dead_file, b"half").unwrap();
+        fs::create_dir_all(dead_dir.join("x")).unwrap();
+        fs::write(&own, b"mine").unwrap();
+        fs::write(&other, b"keep").unwrap();
+        remove_stale_temps(dir.path());
+        let linux = Path::new("/proc/self").exists();
+        assert_eq!(dead_file.exists(), !linux);
+        assert_eq!(dead_dir.exists(), !linux);
+        assert!(own.exists() && other.exists());
     }
 
     #[test]

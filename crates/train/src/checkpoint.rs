@@ -96,7 +96,9 @@ pub fn save_model_dir(
     card: &ModelCard,
 ) -> Result<ModelCard> {
     let tmp = sibling(dir, &format!(".tmp-{}", std::process::id()));
-    remove_stale_temps(dir, ".tmp-");
+    if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+        remove_stale_temps(parent);
+    }
     if tmp.exists() {
         fs::remove_dir_all(&tmp).map_err(|e| Error::io(&tmp, e))?;
     }

@@ -69,9 +69,6 @@ pub struct PreparedData {
     pub train: SeriesBatches,
     /// Validation batches (validation blocks, disjoint windows), if the split has any.
     pub valid: Option<SeriesBatches>,
-    /// Side of the split blocks actually used: [`DataPlan::block`], or smaller when the scene
-    /// is too small to hold validation blocks of that size (see [`PreparedData::notes`]).
-    pub block: usize,
     /// What a user should know about the data plan: a validation block size shrunk to fit
     /// the scene, or why there is no validation at all and what to change. Empty when the
     /// plan was used as given. The CLI and the example print these.
@@ -165,7 +162,6 @@ pub fn prepare_data(
         sequences,
         train,
         valid,
-        block,
         notes,
         class_frequencies,
     })
@@ -207,7 +203,8 @@ fn validation_block(
     match pick {
         Some(b) => {
             notes.push(format!(
-                "validation blocks of {b} px instead of {} px: a {width} x {height} scene holds                  only {} block(s) of {} px, too few to hold out {:.0}% of the area",
+                "validation blocks of {b} px instead of {} px: a {width} x {height} scene holds \
+                 only {} block(s) of {} px, too few to hold out {:.0}% of the area",
                 plan.block,
                 count(asked),
                 asked,
@@ -218,7 +215,9 @@ fn validation_block(
         None => {
             let fits = (width.min(height) / 2).max(1);
             notes.push(format!(
-                "no validation: a {width} x {height} scene cannot hold two disjoint blocks of                  at least one {patch} x {patch} patch; use patches of at most {fits} px                  (--patch), or --val-fraction 0 to train without validation on purpose"
+                "no validation: a {width} x {height} scene cannot hold two disjoint blocks of \
+                 at least one {patch} x {patch} patch; use patches of at most {fits} px \
+                 (--patch), or --val-fraction 0 to train without validation on purpose"
             ));
             asked
         }
@@ -251,19 +250,21 @@ pub fn model_card(data: &PreparedData, config: &TrainConfig) -> ModelCard {
 /// patch along the scene's shorter side (so a held-out area exists); otherwise it must only
 /// fit in the scene.
 ///
-/// Returns `None` when not even one `multiple`-sized patch fits (a scene smaller than
-/// `multiple` pixels along a side).
+/// # Errors
+/// [`Error::InvalidConfig`] when not even one `multiple`-sized patch fits (a scene smaller
+/// than `multiple` pixels along a side).
 ///
 /// # Examples
 /// ```
 /// use chronomap_train::patch_size_for;
 /// // The 61 x 61 Landsat series of issue 10: 64 px patches do not fit, 16 px ones do
 /// // (61 / 2 = 30, rounded down to a multiple of 16).
-/// let (p, note) = patch_size_for(61, 61, 64, 16, true).unwrap();
+/// let (p, note) = patch_size_for(61, 61, 64, 16, true)?;
 /// assert_eq!(p, 16);
 /// assert!(note.unwrap().contains("61 x 61"));
-/// assert_eq!(patch_size_for(1024, 1024, 256, 16, true), Some((256, None)));
-/// assert_eq!(patch_size_for(12, 40, 64, 16, false), None);
+/// assert_eq!(patch_size_for(1024, 1024, 256, 16, true)?, (256, None));
+/// assert!(patch_size_for(12, 40, 64, 16, false).is_err());
+/// # Ok::<(), chronomap_train::Error>(())
 /// ```
 pub fn patch_size_for(
     width: usize,
@@ -271,29 +272,63 @@ pub fn patch_size_for(
     preferred: usize,
     multiple: usize,
     validation: bool,
-) -> Option<(usize, Option<String>)> {
+) -> Result<(usize, Option<String>)> {
     let multiple = multiple.max(1);
     let side = width.min(height);
     let limit = if validation { side / 2 } else { side };
     if preferred <= limit {
-        return Some((preferred, None));
+        return Ok((preferred, None));
     }
     let fit = if limit >= multiple {
         limit / multiple * multiple
     } else if side >= multiple {
         side / multiple * multiple
     } else {
-        return None;
+        return Err(Error::InvalidConfig(format!(
+            "a {width} x {height} scene is smaller than one {multiple} x {multiple} patch"
+        )));
     };
     let why = if fit <= limit {
-        String::new()
+        ""
     } else {
-        " (too small for a held-out area at any patch size)".to_string()
+        " (too small for a held-out area at any patch size)"
     };
-    Some((
+    Ok((
         fit,
         Some(format!(
             "patches of {fit} px instead of {preferred} px to fit a {width} x {height} scene{why}"
         )),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The 61 x 61 series of issue 10, by hand: with 16 px patches and 128 px blocks there is
+    /// one block (61 / 128 -> 1), too few for a 25% hold-out (at least 1 / 0.25 = 4 blocks);
+    /// the largest side giving 4 blocks is 30 (61 / 30 = 2 per axis). With 32 px patches no
+    /// side of at least 32 gives two blocks (61 / 32 = 1), so there is no validation.
+    #[test]
+    fn validation_blocks_are_sized_to_small_scenes() {
+        let mut plan = DataPlan::new(16, 4);
+        plan.block = 128;
+        plan.validation_fraction = 0.25;
+        let mut notes = Vec::new();
+        assert_eq!(validation_block(61, 61, &plan, &mut notes), 30);
+        assert!(
+            notes[0].starts_with("validation blocks of 30 px instead of 128 px"),
+            "{notes:?}"
+        );
+        assert!(!notes[0].contains("  "), "{notes:?}");
+        plan.patch_size = 32;
+        let mut notes = Vec::new();
+        validation_block(61, 61, &plan, &mut notes);
+        assert!(notes[0].starts_with("no validation"), "{notes:?}");
+        assert!(notes[0].contains("at most 30 px"), "{notes:?}");
+        // a scene large enough keeps the plan's block, without a note
+        let mut notes = Vec::new();
+        assert_eq!(validation_block(1024, 1024, &plan, &mut notes), 128);
+        assert!(notes.is_empty());
+    }
 }

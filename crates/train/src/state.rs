@@ -248,6 +248,27 @@ impl StateUpdate {
     }
 }
 
+/// The bytes of tensor `name` of the state file `path`, which must be `dtype` of shape `want`.
+fn tensor_bytes<'a>(
+    path: &Path,
+    t: TensorView<'a>,
+    name: &str,
+    dtype: Dtype,
+    want: &[usize],
+) -> Result<&'a [u8]> {
+    if t.dtype() != dtype || t.shape() != want {
+        return Err(Error::StateMismatch {
+            path: path.to_path_buf(),
+            problem: format!(
+                "tensor {name} is {:?} {:?}, expected {dtype:?} {want:?}",
+                t.dtype(),
+                t.shape()
+            ),
+        });
+    }
+    Ok(t.data())
+}
+
 impl WindowStates for StateUpdate {
     fn load(&self, window: &Window) -> Result<Option<StoredWindow>> {
         let Some(from) = &self.read_from else {
@@ -259,24 +280,17 @@ impl WindowStates for StateUpdate {
             path: path.clone(),
             problem: e.to_string(),
         })?;
+        let proc = [
+            self.meta.model.hidden_channels,
+            window.proc_height,
+            window.proc_width,
+        ];
         let read = |name: &str| -> Result<Vec<f32>> {
             let t = st.tensor(name).map_err(|e| Error::StateMismatch {
                 path: path.clone(),
                 problem: e.to_string(),
             })?;
-            let hid = self.meta.model.hidden_channels;
-            let want = [hid, window.proc_height, window.proc_width];
-            if t.dtype() != Dtype::F32 || t.shape() != want {
-                return Err(Error::StateMismatch {
-                    path: path.clone(),
-                    problem: format!(
-                        "tensor {name} is {:?} {:?}, expected F32 {want:?}",
-                        t.dtype(),
-                        t.shape()
-                    ),
-                });
-            }
-            Ok(t.data()
+            Ok(tensor_bytes(&path, t, name, Dtype::F32, &proc)?
                 .chunks_exact(4)
                 .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
                 .collect())
@@ -285,20 +299,9 @@ impl WindowStates for StateUpdate {
         // older states, which then count every pixel as never seen (their old behaviour).
         let seen = match st.tensor("seen") {
             Err(_) => None,
-            Ok(t) => {
-                let want = [window.height, window.width];
-                if t.dtype() != Dtype::U8 || t.shape() != want {
-                    return Err(Error::StateMismatch {
-                        path: path.clone(),
-                        problem: format!(
-                            "tensor seen is {:?} {:?}, expected U8 {want:?}",
-                            t.dtype(),
-                            t.shape()
-                        ),
-                    });
-                }
-                Some(t.data().to_vec())
-            }
+            Ok(t) => Some(
+                tensor_bytes(&path, t, "seen", Dtype::U8, &[window.height, window.width])?.to_vec(),
+            ),
         };
         Ok(Some(StoredWindow {
             hidden: read("hidden")?,

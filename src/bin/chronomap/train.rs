@@ -162,14 +162,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 multiple,
                 args.val_fraction > 0.0,
             )
-            .with_context(|| {
-                format!(
-                    "{} is {} x {} px: smaller than one {multiple} px patch",
-                    args.data.display(),
-                    series.width(),
-                    series.height()
-                )
-            })?;
+            .with_context(|| format!("sizing patches for {}", args.data.display()))?;
             if let Some(note) = note {
                 eprintln!("note: {note} (--patch to choose)");
             }
@@ -282,11 +275,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 s.best_dir.display(),
                 s.best
                     .map(|(v, e)| format!("{v:.4} at epoch {e}"))
-                    .unwrap_or_else(|| {
-                        match data.notes.iter().find(|n| n.starts_with("no validation")) {
-                            Some(n) => format!("-: {n}"),
-                            None => "-".into(),
-                        }
+                    .unwrap_or_else(|| if data.valid.is_none() {
+                        "-: no validation set, see the note above".into()
+                    } else {
+                        "-".into()
                     })
             );
             eprintln!("metrics: {}", args.out.join("metrics.csv").display());
