@@ -468,20 +468,41 @@ impl SpatioTemporalNet {
     /// byte-identical model files and weight hashes.
     pub fn with_sequential_ids(self) -> Self {
         let mut ids = SequentialIds(0);
-        let mut net = self.map(&mut ids);
-        let blocks = net
+        self.map(&mut ids).renumber_running_states(ids)
+    }
+
+    /// Renumbers only the batch norms' running statistics, exactly as
+    /// [`with_sequential_ids`](Self::with_sequential_ids) does, and keeps the weights' ids
+    /// (they key the optimizer state). Loading a saved record restores the weights' ids but
+    /// leaves the running statistics with fresh random ones: calling this after a load makes
+    /// a resumed run save the same bytes as one that never stopped.
+    pub fn with_sequential_running_ids(self) -> Self {
+        struct Count(u64);
+        impl ModuleVisitor for Count {
+            fn visit_float<const D: usize>(&mut self, _: &Param<Tensor<D>>) {
+                self.0 += 1;
+            }
+        }
+        let mut count = Count(0);
+        self.visit(&mut count);
+        self.renumber_running_states(SequentialIds(count.0))
+    }
+
+    /// Gives the running statistics the next ids of `ids`, block by block.
+    fn renumber_running_states(mut self, mut ids: SequentialIds) -> Self {
+        let blocks = self
             .fcn
             .enc
             .iter_mut()
-            .chain(std::iter::once(&mut net.fcn.bottleneck))
-            .chain(net.fcn.dec.iter_mut());
+            .chain(std::iter::once(&mut self.fcn.bottleneck))
+            .chain(self.fcn.dec.iter_mut());
         for block in blocks {
             for bn in [&mut block.bn1, &mut block.bn2] {
                 bn.running_mean = RunningState::with_id(ids.next(), bn.running_mean.value());
                 bn.running_var = RunningState::with_id(ids.next(), bn.running_var.value());
             }
         }
-        net
+        self
     }
 }
 
@@ -730,6 +751,12 @@ mod tests {
         let a = ids(&cfg.init(&device).with_sequential_ids());
         let b = ids(&cfg.init(&device).with_sequential_ids());
         assert_eq!(a, b);
+        // renumbering the running statistics alone (after a load) gives the same ids again
+        let c = ids(&cfg
+            .init(&device)
+            .with_sequential_ids()
+            .with_sequential_running_ids());
+        assert_eq!(a, c);
         let mut sorted = a.clone();
         sorted.sort_unstable();
         sorted.dedup();

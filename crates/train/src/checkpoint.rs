@@ -202,9 +202,13 @@ fn load_weights_bytes(
 ) -> Result<SpatioTemporalNet> {
     let record = burn::store::ModuleRecord::from_bytes(burn::tensor::Bytes::from_bytes_vec(bytes))
         .map_err(|e| Error::checkpoint(path, e))?;
-    model
+    // Loading keeps the weights' saved ids but not the running statistics' (see
+    // `with_sequential_running_ids`): renumber those so that a model saved again after a
+    // load (a resumed run) is the same file as one saved without the load.
+    Ok(model
         .try_load_record(record)
-        .map_err(|e| Error::checkpoint(path, e))
+        .map_err(|e| Error::checkpoint(path, e))?
+        .with_sequential_running_ids())
 }
 
 /// Where a checkpoint stands in the training loop, saved as `state.json`.
