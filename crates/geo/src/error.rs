@@ -81,11 +81,32 @@ pub enum Error {
     },
     /// A read would allocate more than the reader's limit (see
     /// [`GeoTiffReader::set_max_read_bytes`](crate::GeoTiffReader::set_max_read_bytes)).
-    #[error("reading {bytes} bytes exceeds the limit of {limit} bytes; read smaller windows")]
+    #[error(
+        "reading {bytes} bytes from {path:?} exceeds the limit of {limit} bytes; read smaller windows"
+    )]
     ReadTooLarge {
+        /// The file.
+        path: PathBuf,
         /// Bytes the read would allocate.
         bytes: u64,
         /// The limit.
+        limit: u64,
+    },
+    /// A raster to be built in memory (a label raster on a reference grid) is larger than
+    /// the limit, usually because the reference raster's header declares an absurd size.
+    #[error(
+        "a {width}x{height} raster from the grid of {path:?} needs {bytes} bytes in memory, over the limit of {limit} bytes"
+    )]
+    GridTooLarge {
+        /// The raster whose grid was used.
+        path: PathBuf,
+        /// Grid width in pixels.
+        width: usize,
+        /// Grid height in pixels.
+        height: usize,
+        /// Bytes needed.
+        bytes: u64,
+        /// The limit ([`DEFAULT_MAX_READ_BYTES`](crate::DEFAULT_MAX_READ_BYTES)).
         limit: u64,
     },
     /// A typed read asked for a sample type other than the file's.
@@ -293,6 +314,21 @@ pub enum TiffProblem {
         codec: &'static str,
         /// Decoder message.
         detail: String,
+    },
+    /// An uncompressed strip/tile holds fewer bytes than its pixels need (a header declaring
+    /// more pixels than the file stores); checked for every chunk when the file is opened.
+    #[error(
+        "uncompressed {kind} {index} holds {bytes} bytes but its pixels need {needs} bytes (the header declares more pixels than the file stores)"
+    )]
+    ChunkTooSmall {
+        /// `"tile"` or `"strip"`.
+        kind: &'static str,
+        /// Chunk index.
+        index: usize,
+        /// Bytes the file stores for the chunk (its byte count).
+        bytes: u64,
+        /// Bytes its pixels need.
+        needs: u64,
     },
     /// A strip/tile decompressed to fewer bytes than its dimensions require.
     #[error("{kind} {index} decoded to {got} bytes, expected {expected}")]

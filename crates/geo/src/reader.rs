@@ -310,11 +310,37 @@ impl GeoTiffReader {
             .saturating_mul(std::mem::size_of::<T>() as u64);
         if bytes > self.max_read_bytes {
             return Err(Error::ReadTooLarge {
+                path: self.path.clone(),
                 bytes,
                 limit: self.max_read_bytes,
             });
         }
         Ok(())
+    }
+
+    /// The chunk grid: (chunk width, chunk height, chunks across, chunks down).
+    pub(crate) fn chunk_grid(&self) -> (usize, usize, usize, usize) {
+        let l = &self.layout;
+        (
+            l.chunk_width,
+            l.chunk_height,
+            l.chunks_across,
+            l.chunks_down,
+        )
+    }
+
+    /// Whether the chunks at grid cell (`cx`, `cy`) are absent from the file in every plane
+    /// (offset or byte count 0): reads return the fill value there.
+    pub(crate) fn cell_is_sparse(&self, cx: usize, cy: usize) -> bool {
+        let l = &self.layout;
+        let planes = match l.interleave {
+            Interleave::Pixel => 1,
+            Interleave::Band => l.samples,
+        };
+        (0..planes).all(|p| {
+            let i = l.chunk_index(p, cx, cy);
+            l.offsets[i] == 0 || l.byte_counts[i] == 0
+        })
     }
 
     /// Decodes chunk `index` (chunk row `cy`), rows `rows` of it at least.

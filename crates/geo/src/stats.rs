@@ -74,6 +74,35 @@ impl Acc {
         }
     }
 
+    /// Adds `count` samples of value `v` (what a read returns for an absent chunk), skipped
+    /// when `v` is NaN or nodata, as [`accumulate`] would.
+    fn add_repeated(&mut self, v: f64, count: u64, nodata: Option<f64>) {
+        if count == 0 || v.is_nan() || nodata.is_some_and(|nd| v == nd) {
+            return;
+        }
+        match self {
+            Acc::Histogram { counts, offset } => counts[(v - *offset) as usize] += count,
+            Acc::Sums {
+                min,
+                max,
+                shift,
+                sum,
+                sum2,
+                n,
+            } => {
+                if *n == 0 {
+                    *shift = v;
+                }
+                *min = min.min(v);
+                *max = max.max(v);
+                let d = v - *shift;
+                *sum += d * count as f64;
+                *sum2 += d * d * count as f64;
+                *n += count;
+            }
+        }
+    }
+
     fn merge(&mut self, other: &Acc) {
         match (self, other) {
             (Acc::Histogram { counts: a, .. }, Acc::Histogram { counts: b, .. }) => {
@@ -216,9 +245,10 @@ fn accumulate<T: Sample>(acc: &mut Acc, values: &[T], nodata: Option<f64>) {
 }
 
 impl GeoTiffReader {
-    /// Exact statistics of every band, excluding nodata and NaN, read in horizontal stripes
-    /// of whole blocks on up to `available_parallelism` threads (at most ~32 MiB per thread at
-    /// a time). 8- and 16-bit bands use exact histograms. `progress(rows_done, rows_total)`
+    /// Exact statistics of every band, excluding nodata and NaN, read block by block on up
+    /// to `available_parallelism` threads (at most ~32 MiB per thread at a time, whatever
+    /// the block size). Absent (sparse) blocks count as nodata, or as 0 without nodata, as
+    /// reads return them, and are not read. 8- and 16-bit bands use exact histograms. `progress(rows_done, rows_total)`
     /// is called as stripes complete.
     ///
     /// # Errors
@@ -253,31 +283,45 @@ impl GeoTiffReader {
     ) -> Result<Vec<BandStats>> {
         let info = self.info();
         let (w, h, bands) = (info.width, info.height, info.bands);
-        let row_bytes = w * bands * std::mem::size_of::<T>();
-        let block = info.block_height.clamp(1, h);
-        let blocks_per_stripe = (STRIPE_BYTES / (row_bytes * block).max(1)).max(1);
-        let stripe = (block * blocks_per_stripe).min(h);
-        let n_stripes = h.div_ceil(stripe);
+        let nodata = info.nodata;
+        // what a read returns for an absent (sparse) chunk, converted as a read converts it
+        let fill = T::from_f64(nodata.unwrap_or(0.0)).to_f64();
+        let (cw, ch, across, down) = self.chunk_grid();
+        let cells = across * down;
         let threads = std::thread::available_parallelism()
             .map_or(1, |n| n.get())
-            .min(n_stripes);
+            .min(cells);
         let all: Vec<usize> = (0..bands).collect();
-        let nodata = info.nodata;
-        let progress = Mutex::new((progress, 0usize));
+        let pixels_total = (w as u128) * (h as u128);
+        let progress = Mutex::new((progress, 0u128));
+        // Work is one chunk cell at a time: an absent cell is counted without reading it (so
+        // a sparse header declaring billions of pixels costs one step per chunk, and the chunk
+        // table is bounded by the file's length), a stored one is read in pieces of at most
+        // STRIPE_BYTES, so no buffer is larger than that whatever the header declares.
         let work = |t: usize| -> Result<Vec<Acc>> {
             let mut acc = vec![Acc::new(info.sample_type); bands];
             let mut buf: Vec<T> = Vec::new();
-            for s in (t..n_stripes).step_by(threads) {
-                let row = s * stripe;
-                let win = Window::new(0, row, w, stripe.min(h - row));
-                buf.resize(win.area() * bands, T::default());
-                self.read_window_into_as(win, &all, &mut buf)?;
-                for (b, a) in acc.iter_mut().enumerate() {
-                    accumulate(a, &buf[b * win.area()..(b + 1) * win.area()], nodata);
+            for cell in (t..cells).step_by(threads) {
+                let (cx, cy) = (cell % across, cell / across);
+                let (c0, r0) = (cx * cw, cy * ch);
+                let cell_win = Window::new(c0, r0, cw.min(w - c0), ch.min(h - r0));
+                if self.cell_is_sparse(cx, cy) {
+                    for a in acc.iter_mut() {
+                        a.add_repeated(fill, cell_win.area() as u64, nodata);
+                    }
+                } else {
+                    for win in pieces(cell_win, bands * std::mem::size_of::<T>()) {
+                        buf.resize(win.area() * bands, T::default());
+                        self.read_window_into_as(win, &all, &mut buf)?;
+                        for (b, a) in acc.iter_mut().enumerate() {
+                            accumulate(a, &buf[b * win.area()..(b + 1) * win.area()], nodata);
+                        }
+                    }
                 }
                 let mut p = progress.lock().unwrap_or_else(|e| e.into_inner());
-                p.1 += win.height;
-                let done = p.1;
+                p.1 += cell_win.area() as u128;
+                // rows done, as a fraction of the image's rows
+                let done = (p.1 * h as u128 / pixels_total.max(1)) as usize;
                 (p.0)(done, h);
             }
             Ok(acc)
@@ -301,6 +345,31 @@ impl GeoTiffReader {
         }
         Ok(total.iter().map(Acc::finish).collect())
     }
+}
+
+/// Splits `cell` into windows of at most [`STRIPE_BYTES`] (`pixel_bytes` per pixel, all
+/// bands): whole rows when a row fits, else runs of columns of one row.
+fn pieces(cell: Window, pixel_bytes: usize) -> impl Iterator<Item = Window> {
+    let pixel_bytes = pixel_bytes.max(1);
+    let row_bytes = cell.width.saturating_mul(pixel_bytes);
+    let (rows, cols) = if row_bytes <= STRIPE_BYTES {
+        (
+            (STRIPE_BYTES / row_bytes.max(1)).clamp(1, cell.height),
+            cell.width,
+        )
+    } else {
+        (1, (STRIPE_BYTES / pixel_bytes).max(1))
+    };
+    let across = cell.width.div_ceil(cols);
+    (0..cell.height.div_ceil(rows) * across).map(move |i| {
+        let (r, c) = ((i / across) * rows, (i % across) * cols);
+        Window::new(
+            cell.col + c,
+            cell.row + r,
+            cols.min(cell.width - c),
+            rows.min(cell.height - r),
+        )
+    })
 }
 
 #[cfg(test)]

@@ -10,6 +10,7 @@ use crate::class_table::{BurnAs, ClassTable};
 use crate::crs::Transformer;
 use crate::error::{Error, Result, VectorProblem};
 use crate::grid::Grid;
+use crate::reader::DEFAULT_MAX_READ_BYTES;
 use crate::vector::{Feature, FeatureId, Geometry, Skipped};
 
 /// How to rasterize.
@@ -94,6 +95,38 @@ pub fn rasterize(
     Ok(rasterize_sources(&[source], table, grid, options, &mut |_, _| {})?.0)
 }
 
+/// Bytes of a `u8` label raster on `grid`, or [`Error::GridTooLarge`] (naming `path`) when
+/// that exceeds [`DEFAULT_MAX_READ_BYTES`]: a grid taken from a hostile header must not abort
+/// the process.
+pub(crate) fn check_label_size(grid: &Grid, path: &Path) -> Result<usize> {
+    let bytes = (grid.width as u64).saturating_mul(grid.height as u64);
+    if bytes > DEFAULT_MAX_READ_BYTES {
+        return Err(grid_too_large(grid, path, bytes));
+    }
+    usize::try_from(bytes).map_err(|_| grid_too_large(grid, path, bytes))
+}
+
+fn grid_too_large(grid: &Grid, path: &Path, bytes: u64) -> Error {
+    Error::GridTooLarge {
+        path: path.to_path_buf(),
+        width: grid.width,
+        height: grid.height,
+        bytes,
+        limit: DEFAULT_MAX_READ_BYTES,
+    }
+}
+
+/// A zeroed `[grid.height, grid.width]` label buffer; [`Error::GridTooLarge`] as
+/// [`check_label_size`], or when the memory cannot be had.
+fn zeroed_labels(grid: &Grid, path: &Path) -> Result<Vec<u8>> {
+    let n = check_label_size(grid, path)?;
+    let mut out = Vec::new();
+    out.try_reserve_exact(n)
+        .map_err(|_| grid_too_large(grid, path, n as u64))?;
+    out.resize(n, 0);
+    Ok(out)
+}
+
 /// Rasterizes features from several sources together (rules ordered across all of them),
 /// reporting progress as `(features done, features total)`.
 ///
@@ -107,7 +140,7 @@ pub fn rasterize_sources(
     progress: &mut dyn FnMut(usize, usize),
 ) -> Result<(Vec<u8>, RasterizeReport)> {
     let (w, h) = (grid.width, grid.height);
-    let mut out = vec![0u8; w * h];
+    let mut out = zeroed_labels(grid, Path::new(REFERENCE_GRID))?;
     let mut report = RasterizeReport {
         burned_per_class: vec![0; 256],
         ..Default::default()

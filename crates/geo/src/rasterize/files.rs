@@ -31,6 +31,8 @@ pub fn rasterize_files(
     options: &RasterizeOptions,
     progress: &mut dyn FnMut(usize, usize),
 ) -> Result<(Vec<u8>, RasterizeReport)> {
+    // refuse an absurd grid before reading (possibly large) vector files
+    super::burn::check_label_size(grid, Path::new(REFERENCE_GRID))?;
     let filter_table = Arc::new(table.clone());
     let mut loaded: Vec<(PathBuf, VectorData)> = Vec::new();
     for path in vectors {
@@ -96,6 +98,19 @@ pub fn rasterize_to_geotiff(
                     missing,
                 }
             }
+            Error::GridTooLarge {
+                path,
+                width,
+                height,
+                bytes,
+                limit,
+            } if path.as_os_str() == REFERENCE_GRID => Error::GridTooLarge {
+                path: like.to_path_buf(),
+                width,
+                height,
+                bytes,
+                limit,
+            },
             e => e,
         })?;
     let spec = RasterSpec::for_grid(&grid, 1, SampleType::U8).with_band_names(["labels"]);

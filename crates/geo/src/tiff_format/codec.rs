@@ -37,23 +37,18 @@ fn max_ratio(c: Compression) -> (u64, &'static str) {
     }
 }
 
-/// Reads and decodes chunk `index` (in chunk row `cy`) into `buf`. For uncompressed chunks
-/// without predictor only rows `rows.0..rows.1` (relative to the chunk) are read.
-pub(crate) fn decode_chunk(
-    file: &TiffFile<'_>,
-    layout: &ImageLayout,
-    index: usize,
-    cy: usize,
-    rows: (usize, usize),
-    buf: &mut Vec<u8>,
-) -> Result<ChunkData, Fail> {
+/// Checks chunk `index` against the file before anything is allocated for it: a stored chunk
+/// (offset and byte count not 0) lies inside the file's `file_len` bytes; an uncompressed one
+/// stores at least the bytes its pixels need; a compressed one cannot decode into more than
+/// its codec's best ratio allows (nor into more than [`MAX_CHUNK_BYTES`]). Decoded buffers are
+/// sized from the chunk's dimensions, so after this check every allocation is bounded by
+/// bytes the file really holds.
+pub(crate) fn check_chunk(layout: &ImageLayout, index: usize, file_len: u64) -> Result<(), Fail> {
     let kind = layout.chunk_kind();
-    let offset = layout.offsets[index];
-    let count = layout.byte_counts[index];
+    let (offset, count) = (layout.offsets[index], layout.byte_counts[index]);
     if offset == 0 || count == 0 {
-        return Ok(ChunkData::Sparse);
+        return Ok(());
     }
-    let file_len = file.len();
     if offset.checked_add(count).is_none_or(|end| end > file_len) {
         return Err(TiffProblem::ChunkOutOfRange {
             kind,
@@ -64,26 +59,19 @@ pub(crate) fn decode_chunk(
         }
         .into());
     }
+    let cy = (index % layout.chunks_per_plane()) / layout.chunks_across;
     let expected = layout.chunk_bytes(cy);
-    let row_bytes = layout.chunk_row_bytes();
-    if layout.compression == Compression::None && layout.predictor == Predictor::None {
+    if layout.compression == Compression::None {
         if count < expected {
-            return Err(TiffProblem::ChunkShort {
+            return Err(TiffProblem::ChunkTooSmall {
                 kind,
                 index,
-                got: count as usize,
-                expected: expected as usize,
+                bytes: count,
+                needs: expected,
             }
             .into());
         }
-        let n = (rows.1 - rows.0) * row_bytes;
-        buf.clear();
-        buf.resize(n, 0);
-        file.read_into(buf, offset + (rows.0 * row_bytes) as u64)?;
-        return Ok(ChunkData::Rows {
-            first_row: rows.0,
-            little: file.little,
-        });
+        return Ok(());
     }
     let (ratio, codec) = max_ratio(layout.compression);
     if expected > MAX_CHUNK_BYTES || expected > count.saturating_mul(ratio).saturating_add(1024) {
@@ -96,6 +84,40 @@ pub(crate) fn decode_chunk(
         }
         .into());
     }
+    Ok(())
+}
+
+/// Reads and decodes chunk `index` (in chunk row `cy`) into `buf`. For uncompressed chunks
+/// without predictor only rows `rows.0..rows.1` (relative to the chunk) are read.
+pub(crate) fn decode_chunk(
+    file: &TiffFile<'_>,
+    layout: &ImageLayout,
+    index: usize,
+    cy: usize,
+    rows: (usize, usize),
+    buf: &mut Vec<u8>,
+) -> Result<ChunkData, Fail> {
+    let offset = layout.offsets[index];
+    let count = layout.byte_counts[index];
+    if offset == 0 || count == 0 {
+        return Ok(ChunkData::Sparse);
+    }
+    // re-checked here (cheap) so decoding never relies on the open-time check alone
+    check_chunk(layout, index, file.len())?;
+    let kind = layout.chunk_kind();
+    let expected = layout.chunk_bytes(cy);
+    let row_bytes = layout.chunk_row_bytes();
+    if layout.compression == Compression::None && layout.predictor == Predictor::None {
+        let n = (rows.1 - rows.0) * row_bytes;
+        buf.clear();
+        buf.resize(n, 0);
+        file.read_into(buf, offset + (rows.0 * row_bytes) as u64)?;
+        return Ok(ChunkData::Rows {
+            first_row: rows.0,
+            little: file.little,
+        });
+    }
+    let (_, codec) = max_ratio(layout.compression);
     let expected = expected as usize;
     let raw = file.read("strip/tile data", offset, count)?;
     let fast = if layout.compression == Compression::Deflate {

@@ -1,6 +1,7 @@
 //! The pixel layout of one TIFF image: sample type, chunk grid (strips or tiles), compression,
 //! predictor and where each chunk lies in the file.
 
+use super::codec::check_chunk;
 use super::ifd::{Fail, Ifd, TiffFile};
 use super::tags;
 use crate::error::{TiffProblem, Unsupported};
@@ -262,7 +263,7 @@ impl ImageLayout {
             None
         };
         let to_usize = |v: u64| usize::try_from(v).map_err(|_| bad_size(width, height, samples));
-        Ok(ImageLayout {
+        let layout = ImageLayout {
             width: to_usize(width)?,
             height: to_usize(height)?,
             samples: to_usize(samples)?,
@@ -278,7 +279,15 @@ impl ImageLayout {
             offsets,
             byte_counts,
             jpeg,
-        })
+        };
+        // Every chunk against the file, once, before any read: a header that declares more
+        // pixels than the file can back fails here with the chunk named (the offsets array is
+        // in the file, so this loop is bounded by the file's length).
+        let file_len = file.len();
+        for index in 0..to_usize(expected)? {
+            check_chunk(&layout, index, file_len)?;
+        }
+        Ok(layout)
     }
 
     /// `"tile"` or `"strip"`, for messages.

@@ -237,15 +237,16 @@ fn absurd_sizes_do_not_allocate() {
         &strip_tags(1_000_000, 1_000_000, header_len as u64, 100, 8),
         &[0x78; 100],
     );
-    let mut r = GeoTiffReader::from_bytes(bytes.clone()).unwrap();
-    assert_eq!((r.info().width, r.info().height), (1_000_000, 1_000_000));
-    assert!(matches!(r.read_all(), Err(Error::ReadTooLarge { .. })));
-    r.set_max_read_bytes(u64::MAX);
-    // a small window needs the one giant strip: refused by the compression-ratio bound
+    // refused when opened, by the compression-ratio bound (deflate cannot expand 100 bytes
+    // into 10^12), before anything is allocated
     assert!(matches!(
-        r.read_window(Window::new(0, 0, 8, 8), &[0]),
+        GeoTiffReader::from_bytes(bytes),
         Err(Error::Tiff {
-            problem: TiffProblem::ChunkImplausible { .. },
+            problem: TiffProblem::ChunkImplausible {
+                compressed: 100,
+                decoded: 1_000_000_000_000,
+                ..
+            },
             ..
         })
     ));
@@ -448,5 +449,140 @@ fn bad_vector_files_name_the_file() {
             .skipped
             .len(),
         1
+    );
+}
+
+/// The file a user hit (issue 10): a 170-byte classic TIFF declaring 10^6 x 10^6 u8 pixels in
+/// one uncompressed strip of 1 byte. `chronomap info` used to abort with "memory allocation
+/// of 1000000000000 bytes failed" in `statistics`; now opening it fails, naming the file and
+/// the strip. 10^12 = 10^6 x 10^6 x 1 byte, the strip's pixels.
+#[test]
+fn a_header_declaring_more_pixels_than_the_file_holds_fails_at_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let header_len = 8 + 2 + 9 * 12 + 4;
+    let mut bytes = tiff(
+        &strip_tags(1_000_000, 1_000_000, header_len as u64, 1, 1),
+        &[7],
+    );
+    bytes.resize(170, 0);
+    assert_eq!(bytes.len(), 170);
+    let p = dir.path().join("huge.tif");
+    std::fs::write(&p, &bytes).unwrap();
+    let e = GeoTiffReader::open(&p).unwrap_err();
+    let msg = format!("{e}: {}", std::error::Error::source(&e).unwrap());
+    assert!(msg.contains("huge.tif"), "{msg}");
+    assert!(
+        matches!(
+            e,
+            Error::Tiff {
+                problem: TiffProblem::ChunkTooSmall {
+                    kind: "strip",
+                    index: 0,
+                    bytes: 1,
+                    needs: 1_000_000_000_000,
+                },
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+    // an uncompressed tile table whose last tile is one byte short
+    let tags = vec![
+        (256, 4, vec![32]),
+        (257, 4, vec![16]),
+        (258, 3, vec![8]),
+        (259, 3, vec![1]),
+        (277, 3, vec![1]),
+        (322, 4, vec![16]),
+        (323, 4, vec![16]),
+        (324, 4, vec![300, 556]),
+        (325, 4, vec![256, 255]),
+    ];
+    assert!(matches!(
+        GeoTiffReader::from_bytes(tiff(&tags, &vec![0; 900])),
+        Err(Error::Tiff {
+            problem: TiffProblem::ChunkTooSmall {
+                kind: "tile",
+                index: 1,
+                bytes: 255,
+                needs: 256,
+            },
+            ..
+        })
+    ));
+}
+
+/// A sparse header (every strip absent, GDAL's SPARSE_OK) may declare 10^6 x 10^6 pixels
+/// legitimately: statistics count absent strips without reading or allocating them (10^12
+/// zeros without nodata, none with nodata 0), in well under a second; rasterizing onto that
+/// grid is refused with a typed error naming the reference raster.
+#[test]
+fn sparse_giant_header_statistics_and_rasterize_are_bounded() {
+    let dir = tempfile::tempdir().unwrap();
+    let n = 1_000_000u64;
+    let strips = 1000u64;
+    let tags = |nodata: bool| {
+        let mut t = vec![
+            (256, 4, vec![n]),
+            (257, 4, vec![n]),
+            (258, 3, vec![8]),
+            (259, 3, vec![1]),
+            (262, 3, vec![1]),
+            (273, 4, vec![0; strips as usize]),
+            (277, 3, vec![1]),
+            (278, 4, vec![n / strips]),
+            (279, 4, vec![0; strips as usize]),
+        ];
+        if nodata {
+            // GDAL_NODATA "0"
+            t.push((42113, 2, vec![b'0' as u64, 0]));
+        }
+        t
+    };
+    let started = std::time::Instant::now();
+    let r = GeoTiffReader::from_bytes(tiff(&tags(false), &[])).unwrap();
+    let s = r.statistics(|_, _| {}).unwrap()[0];
+    assert_eq!(
+        (s.valid_count, s.min, s.max, s.mean),
+        (n * n, 0.0, 0.0, 0.0)
+    );
+    let r = GeoTiffReader::from_bytes(tiff(&tags(true), &[])).unwrap();
+    assert_eq!(r.info().nodata, Some(0.0));
+    let s = r.statistics(|_, _| {}).unwrap()[0];
+    assert_eq!(s.valid_count, 0);
+    assert!(
+        started.elapsed().as_secs_f64() < 5.0,
+        "{:?}",
+        started.elapsed()
+    );
+    // a full read is refused by the default read limit (10^12 bytes > 16 GiB), naming the file
+    let p = dir.path().join("sparse.tif");
+    std::fs::write(&p, tiff(&tags(false), &[])).unwrap();
+    let e = GeoTiffReader::open(&p).unwrap().read_all().unwrap_err();
+    assert!(matches!(e, Error::ReadTooLarge { .. }) && e.to_string().contains("sparse.tif"));
+    // rasterizing onto a grid of that size: a typed error, not an abort
+    let grid = chronomap_geo::Grid {
+        width: n as usize,
+        height: n as usize,
+        geotransform: chronomap_geo::GeoTransform::north_up(0.0, 0.0, 10.0),
+        epsg: Some(32628),
+    };
+    let e = chronomap_geo::rasterize(
+        &[],
+        32628,
+        &ClassTable::default(),
+        &grid,
+        &RasterizeOptions::default(),
+    )
+    .unwrap_err();
+    assert!(
+        matches!(
+            e,
+            Error::GridTooLarge {
+                bytes: 1_000_000_000_000,
+                ..
+            }
+        ),
+        "{e:?}"
     );
 }
