@@ -138,6 +138,15 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     if report.outside > 0 {
         println!("  {} features lie outside the grid", report.outside);
     }
+    if !report.trimmed.is_empty() {
+        let nodes: usize = report.trimmed.iter().map(|(_, t)| t.missing_nodes).sum();
+        println!(
+            "  {} OSM features reference {nodes} nodes the extract lacks (cut by a bounding \
+             box): drawn with the nodes present, as GDAL does; use a complete-ways extract \
+             (osmium extract --strategy complete_ways) for exact shapes at the edge",
+            report.trimmed.len()
+        );
+    }
     if !report.skipped.is_empty() {
         println!(
             "  {} features skipped (use --strict to fail instead), e.g.:",

@@ -39,6 +39,9 @@ pub struct RasterizeReport {
     pub outside: usize,
     /// Features left out (with the file they come from).
     pub skipped: Vec<(PathBuf, Skipped)>,
+    /// OSM features burned without the nodes their file lacks (an extract cut by a bounding
+    /// box), with the file they come from; see [`Trimmed`](crate::vector::Trimmed).
+    pub trimmed: Vec<(PathBuf, crate::vector::Trimmed)>,
     /// Labelled pixels per class id (index = class id; index 0 counts background).
     pub pixels_per_class: Vec<u64>,
 }

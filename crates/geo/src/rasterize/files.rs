@@ -68,6 +68,10 @@ pub fn rasterize_files(
         .collect();
     skipped.append(&mut report.skipped);
     report.skipped = skipped;
+    report.trimmed = loaded
+        .iter()
+        .flat_map(|(p, d)| d.trimmed.iter().map(move |t| (p.clone(), t.clone())))
+        .collect();
     Ok((labels, report))
 }
 

@@ -110,6 +110,19 @@ pub struct Skipped {
     pub reason: VectorProblem,
 }
 
+/// An OSM feature kept with some of its nodes left out: its way (or a member way of its
+/// multipolygon) references nodes the file does not hold, as every extract cut by a bounding
+/// box does at its edge (`osmium extract --strategy simple`, Overpass `bbox` queries). Like
+/// GDAL's OSM driver, the nodes present are kept in order and the missing ones dropped; a
+/// feature left with fewer than 2 nodes (a way) or 3 (a ring) is skipped instead.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Trimmed {
+    /// Which feature.
+    pub id: FeatureId,
+    /// Node references left out because the file lacks those nodes.
+    pub missing_nodes: usize,
+}
+
 /// The features of one vector file.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct VectorData {
@@ -117,6 +130,10 @@ pub struct VectorData {
     pub features: Vec<Feature>,
     /// EPSG code of the coordinates (4326 for OSM and standard GeoJSON).
     pub epsg: u32,
-    /// Features left out by a lenient read (missing nodes/ways, unclosed rings).
+    /// Features left out by a lenient read (missing member ways, too few nodes left,
+    /// unclosed rings).
     pub skipped: Vec<Skipped>,
+    /// OSM features kept without the nodes the file lacks (lenient reads only; a strict
+    /// read fails on the first missing node instead).
+    pub trimmed: Vec<Trimmed>,
 }

@@ -8,7 +8,7 @@ mod osm_pbf;
 mod osm_xml;
 mod read;
 
-pub use feature::{Feature, FeatureId, Geometry, Ring, Skipped, Tags, VectorData};
+pub use feature::{Feature, FeatureId, Geometry, Ring, Skipped, Tags, Trimmed, VectorData};
 pub use geojson_file::{parse_geojson, read_geojson};
 pub use osm_pbf::read_osm_pbf;
 pub use osm_xml::{parse_osm_xml, read_osm_xml};

@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use super::feature::{Feature, FeatureId, Geometry, Ring, Skipped, Tags, VectorData};
+use super::feature::{Feature, FeatureId, Geometry, Ring, Skipped, Tags, Trimmed, VectorData};
 use super::read::ReadOptions;
 use crate::error::VectorProblem;
 
@@ -88,30 +88,55 @@ impl OsmData {
             if way.refs.len() < 2 {
                 continue;
             }
-            match self.coords(*id, &way.refs) {
-                Ok(coords) => {
-                    let closed = way.refs.len() >= 4 && way.refs.first() == way.refs.last();
-                    let geometry = if closed {
-                        Geometry::Polygon(vec![coords])
-                    } else {
-                        Geometry::LineString(coords)
-                    };
+            let closed = way.refs.len() >= 4 && way.refs.first() == way.refs.last();
+            let (coords, missing) = match self.coords(*id, &way.refs, options.strict) {
+                Ok(c) => c,
+                Err(reason) => {
+                    skip(FeatureId::Way(*id), reason)?;
+                    continue;
+                }
+            };
+            let geometry = if closed {
+                match close_ring(coords) {
+                    Some(ring) => Geometry::Polygon(vec![ring]),
+                    None => {
+                        skip(FeatureId::Way(*id), too_few(*id, &way.refs, &self.nodes))?;
+                        continue;
+                    }
+                }
+            } else if coords.len() >= 2 {
+                Geometry::LineString(coords)
+            } else {
+                skip(FeatureId::Way(*id), too_few(*id, &way.refs, &self.nodes))?;
+                continue;
+            };
+            if missing > 0 {
+                out.trimmed.push(Trimmed {
+                    id: FeatureId::Way(*id),
+                    missing_nodes: missing,
+                });
+            }
+            features.push(Feature {
+                id: FeatureId::Way(*id),
+                tags: tags.clone(),
+                geometry,
+            });
+        }
+        for (id, rel) in &self.relations {
+            match self.multipolygon(*id, rel, &way_index, options.strict) {
+                Ok(Some((geometry, missing))) => {
+                    if missing > 0 {
+                        out.trimmed.push(Trimmed {
+                            id: FeatureId::Relation(*id),
+                            missing_nodes: missing,
+                        });
+                    }
                     features.push(Feature {
-                        id: FeatureId::Way(*id),
-                        tags: tags.clone(),
+                        id: FeatureId::Relation(*id),
+                        tags: rel.tags.clone(),
                         geometry,
                     });
                 }
-                Err(reason) => skip(FeatureId::Way(*id), reason)?,
-            }
-        }
-        for (id, rel) in &self.relations {
-            match self.multipolygon(*id, rel, &way_index) {
-                Ok(Some(geometry)) => features.push(Feature {
-                    id: FeatureId::Relation(*id),
-                    tags: rel.tags.clone(),
-                    geometry,
-                }),
                 Ok(None) => {}
                 Err(reason) => skip(FeatureId::Relation(*id), reason)?,
             }
@@ -120,15 +145,24 @@ impl OsmData {
         Ok(out)
     }
 
-    fn coords(&self, way: i64, refs: &[i64]) -> Result<Vec<(f64, f64)>, VectorProblem> {
-        refs.iter()
-            .map(|n| {
-                self.nodes
-                    .get(n)
-                    .copied()
-                    .ok_or(VectorProblem::MissingNode { way, node: *n })
-            })
-            .collect()
+    /// The coordinates of `refs` and how many of them the file lacks (left out); in strict
+    /// mode the first missing node is an error.
+    fn coords(
+        &self,
+        way: i64,
+        refs: &[i64],
+        strict: bool,
+    ) -> Result<(Vec<(f64, f64)>, usize), VectorProblem> {
+        let mut out = Vec::with_capacity(refs.len());
+        let mut missing = 0;
+        for n in refs {
+            match self.nodes.get(n) {
+                Some(&c) => out.push(c),
+                None if strict => return Err(VectorProblem::MissingNode { way, node: *n }),
+                None => missing += 1,
+            }
+        }
+        Ok((out, missing))
     }
 
     /// Joins member ways into closed rings and groups holes with their outer ring.
@@ -137,7 +171,8 @@ impl OsmData {
         id: i64,
         rel: &OsmRelation,
         way_index: &HashMap<i64, usize>,
-    ) -> Result<Option<Geometry>, VectorProblem> {
+        strict: bool,
+    ) -> Result<Option<(Geometry, usize)>, VectorProblem> {
         let mut outer_ways = Vec::new();
         let mut inner_ways = Vec::new();
         for &(way, role) in &rel.ways {
@@ -159,31 +194,38 @@ impl OsmData {
         };
         let outers = join_rings(&outer_ways).ok_or_else(unclosed)?;
         let inners = join_rings(&inner_ways).ok_or_else(unclosed)?;
-        let to_coords = |ring: &[i64]| -> Result<Ring, VectorProblem> {
-            ring.iter()
-                .map(|n| {
-                    self.nodes
-                        .get(n)
-                        .copied()
-                        .ok_or(VectorProblem::MissingNode { way: 0, node: *n })
+        // the member way holding `node`, for messages
+        let way_of = |node: i64| {
+            rel.ways
+                .iter()
+                .find(|(w, _)| {
+                    way_index
+                        .get(w)
+                        .is_some_and(|&i| self.ways[i].1.refs.contains(&node))
                 })
-                .collect::<Result<_, _>>()
-                .map_err(|e| match e {
-                    VectorProblem::MissingNode { node, .. } => {
-                        // name the member way that holds the node
-                        let way = rel
-                            .ways
-                            .iter()
-                            .find(|(w, _)| {
-                                way_index
-                                    .get(w)
-                                    .is_some_and(|&i| self.ways[i].1.refs.contains(&node))
-                            })
-                            .map_or(0, |(w, _)| *w);
-                        VectorProblem::MissingNode { way, node }
-                    }
-                    other => other,
-                })
+                .map_or(0, |(w, _)| *w)
+        };
+        let mut missing = 0;
+        let mut to_coords = |ring: &[i64]| -> Result<Ring, VectorProblem> {
+            let (coords, m) = self.coords(0, ring, strict).map_err(|e| match e {
+                VectorProblem::MissingNode { node, .. } => VectorProblem::MissingNode {
+                    way: way_of(node),
+                    node,
+                },
+                other => other,
+            })?;
+            missing += m;
+            close_ring(coords).ok_or_else(|| {
+                let node = ring
+                    .iter()
+                    .find(|n| !self.nodes.contains_key(n))
+                    .copied()
+                    .unwrap_or(0);
+                VectorProblem::MissingNode {
+                    way: way_of(node),
+                    node,
+                }
+            })
         };
         let mut polygons: Vec<Vec<Ring>> = outers
             .iter()
@@ -206,12 +248,33 @@ impl OsmData {
                 polygons[i].push(ring);
             }
         }
-        Ok(Some(if polygons.len() == 1 {
+        let geometry = if polygons.len() == 1 {
             Geometry::Polygon(polygons.remove(0))
         } else {
             Geometry::MultiPolygon(polygons)
-        }))
+        };
+        Ok(Some((geometry, missing)))
     }
+}
+
+/// A ring from the coordinates left of a closed way: closed again if its first node was the
+/// one left out; `None` with fewer than 3 distinct points.
+fn close_ring(mut coords: Vec<(f64, f64)>) -> Option<Ring> {
+    if coords.len() >= 2 && coords.first() != coords.last() {
+        let first = coords[0];
+        coords.push(first);
+    }
+    (coords.len() >= 4).then_some(coords)
+}
+
+/// The error for a way left with too few nodes: the first node the file lacks.
+fn too_few(way: i64, refs: &[i64], nodes: &HashMap<i64, (f64, f64)>) -> VectorProblem {
+    let node = refs
+        .iter()
+        .find(|n| !nodes.contains_key(n))
+        .copied()
+        .unwrap_or(0);
+    VectorProblem::MissingNode { way, node }
 }
 
 /// Joins node sequences end to end (reversing where needed) into closed rings; `None` if

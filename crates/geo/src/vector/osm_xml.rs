@@ -253,6 +253,7 @@ fn end(name: &str, current: &mut Current, data: &mut OsmData, options: &ReadOpti
 mod tests {
     use super::*;
     use crate::vector::Geometry;
+    use crate::vector::{FeatureId, Trimmed};
 
     fn problem(xml: &[u8], strict: bool) -> VectorProblem {
         let options = ReadOptions {
@@ -293,9 +294,25 @@ mod tests {
             problem(missing, true),
             VectorProblem::MissingNode { way: 7, node: 3 }
         );
+        // lenient (the default): kept with the 2 nodes present, as GDAL's OSM driver does
         let data = parse_osm_xml(missing, &ReadOptions::default()).unwrap();
-        assert!(data.features.is_empty());
-        assert_eq!(data.skipped.len(), 1);
+        assert_eq!(
+            data.features[0].geometry,
+            Geometry::LineString(vec![(0.0, 0.0), (1.0, 0.0)])
+        );
+        assert!(data.skipped.is_empty());
+        assert_eq!(
+            data.trimmed,
+            vec![Trimmed {
+                id: FeatureId::Way(7),
+                missing_nodes: 1
+            }]
+        );
+        // one node left: nothing to draw, skipped
+        let one = b"<osm><node id='1' lat='0' lon='0'/>
+            <way id='8'><nd ref='1'/><nd ref='3'/><tag k='highway' v='primary'/></way></osm>";
+        let data = parse_osm_xml(one, &ReadOptions::default()).unwrap();
+        assert!(data.features.is_empty() && data.skipped.len() == 1);
     }
 
     #[test]

@@ -12,9 +12,11 @@ pub type TagFilter = Arc<dyn Fn(&Tags) -> bool + Send + Sync>;
 /// How to read vector files.
 #[derive(Clone, Default)]
 pub struct ReadOptions {
-    /// Fail on the first missing node/way or unclosed ring instead of skipping the feature
-    /// and recording it in [`VectorData::skipped`]. Off by default: extracts cut at a
-    /// boundary legitimately hold incomplete features.
+    /// Fail on the first missing node/way or unclosed ring. Off by default: extracts cut at
+    /// a boundary legitimately hold incomplete features, which are then read as GDAL's OSM
+    /// driver reads them: missing nodes left out (recorded in [`VectorData::trimmed`]),
+    /// features with too few nodes left, missing member ways or unclosed rings skipped
+    /// (recorded in [`VectorData::skipped`]).
     pub strict: bool,
     /// Keep only OSM elements whose tags pass this filter (untagged elements are never
     /// features). Lets big PBF extracts be read in little memory, e.g. with

@@ -226,3 +226,165 @@ fn forest_multipolygon_matches_gdal_osm_driver() {
     let differ = ours.iter().zip(&gdal).filter(|(a, b)| a != b).count();
     assert_eq!(differ, 0);
 }
+
+/// An extract cut by a bounding box, as `osmium extract --strategy simple` (and Overpass bbox
+/// queries) write them: ways crossing the cut keep references to nodes the file lacks.
+/// chronomap keeps the nodes present, as GDAL's OSM driver does, and reports the trimmed
+/// features; its building and forest pixels equal `gdal_rasterize` over GDAL's
+/// `multipolygons` layer of the same cut file (the reference numbers are GDAL's, computed
+/// here at run time).
+#[test]
+fn bbox_cut_extract_matches_gdal_osm_driver() {
+    crate::require_gdal!();
+    if Command::new("osmium").arg("--version").output().is_err() {
+        eprintln!("SKIPPED bbox_cut_extract_matches_gdal_osm_driver: osmium-tool is not installed");
+        return;
+    }
+    let utm = Crs::from_epsg(32628).unwrap();
+    let mut nodes: Vec<(i64, f64, f64)> = Vec::new();
+    let mut node = |x: f64, y: f64| -> i64 {
+        let id = nodes.len() as i64 + 1;
+        let (lon, lat) = utm.to_lonlat(X0 + x, Y0 - y).unwrap();
+        nodes.push((id, lon, lat));
+        id
+    };
+    let mut ways = String::new();
+    let mut way_id = 100;
+    let mut square = |x: f64, y: f64, s: f64, tags: &str, ways: &mut String| {
+        // corners and edge midpoints, clockwise from the top-left
+        let h = s / 2.0;
+        let a = node(x, y);
+        let refs = [
+            a,
+            node(x + h, y),
+            node(x + s, y),
+            node(x + s, y + h),
+            node(x + s, y + s),
+            node(x + h, y + s),
+            node(x, y + s),
+            node(x, y + h),
+            a,
+        ];
+        way_id += 1;
+        let nds: String = refs.iter().map(|r| format!(r#"<nd ref="{r}"/>"#)).collect();
+        writeln!(
+            ways,
+            r#"  <way id="{way_id}" version="1">{nds}{tags}</way>"#
+        )
+        .unwrap();
+    };
+    // a 6 x 6 block of 70 m buildings every 150 m; the cut at x = 540 m goes through column 3
+    // (x 490..560 m), leaving its nodes at x 490 and 525 m
+    for row in 0..6 {
+        for col in 0..6 {
+            let (x, y) = (40.0 + 150.0 * col as f64, 40.0 + 150.0 * row as f64);
+            square(x, y, 70.0, r#"<tag k="building" v="yes"/>"#, &mut ways);
+        }
+    }
+    // a forest way across the cut
+    square(
+        300.0,
+        905.0,
+        400.0,
+        r#"<tag k="landuse" v="forest"/>"#,
+        &mut ways,
+    );
+    let mut xml = String::from("<?xml version='1.0' encoding='UTF-8'?>\n<osm version=\"0.6\">\n");
+    for (id, lon, lat) in &nodes {
+        writeln!(
+            xml,
+            r#"  <node id="{id}" version="1" lat="{lat:.9}" lon="{lon:.9}"/>"#
+        )
+        .unwrap();
+    }
+    xml += &ways;
+    xml += "</osm>\n";
+    let dir = tempfile::tempdir().unwrap();
+    let full = dir.path().join("full.osm");
+    std::fs::write(&full, xml).unwrap();
+    // keep x < 540 m (the meridian through the grid's middle row): every latitude of the grid
+    let (lon0, lat0) = utm.to_lonlat(X0 - 500.0, Y0 + 500.0).unwrap();
+    let (lon1, _) = utm.to_lonlat(X0 + 540.0, Y0 - 500.0).unwrap();
+    let (_, lat1) = utm.to_lonlat(X0 + 540.0, Y0 - 1500.0).unwrap();
+    let cut = dir.path().join("cut.osm");
+    run(
+        "osmium",
+        &[
+            "extract",
+            "--overwrite",
+            "--strategy",
+            "simple",
+            "-b",
+            &format!("{lon0},{lat1},{lon1},{lat0}"),
+            full.to_str().unwrap(),
+            "-o",
+            cut.to_str().unwrap(),
+        ],
+    );
+    let mut table = ClassTable::default();
+    table
+        .rules
+        .retain(|r| r.key == "building" || r.key == "landuse");
+    let (ours, report) = rasterize_files(
+        &[&cut],
+        &table,
+        &grid(),
+        &RasterizeOptions::default(),
+        &mut |_, _| {},
+    )
+    .unwrap();
+    // column 3 of buildings (x 490..560 m) and the forest (300..700 m) cross the cut: each
+    // loses its 3 nodes east of it
+    assert_eq!(report.trimmed.len(), 7, "{:?}", report.trimmed);
+    assert!(report.trimmed.iter().all(|(_, t)| t.missing_nodes == 3));
+    assert!(report.skipped.is_empty(), "{:?}", report.skipped);
+    let class = |key: &str| table.rules.iter().find(|r| r.key == key).unwrap().class;
+    let tif = dir.path().join("gdal.tif");
+    let spec = chronomap_geo::RasterSpec::for_grid(&grid(), 1, chronomap_geo::SampleType::U8);
+    chronomap_geo::write_geotiff(
+        &tif,
+        &spec,
+        chronomap_geo::RasterData::U8(&vec![0; SIZE * SIZE]),
+    )
+    .unwrap();
+    // forest first, buildings over it: the default table's burn order
+    for (key, where_) in [
+        ("landuse", "landuse='forest'"),
+        ("building", "building IS NOT NULL"),
+    ] {
+        run(
+            "gdal_rasterize",
+            &[
+                "-q",
+                "-burn",
+                &class(key).to_string(),
+                "-l",
+                "multipolygons",
+                "-where",
+                where_,
+                cut.to_str().unwrap(),
+                tif.to_str().unwrap(),
+            ],
+        );
+    }
+    let gdal = chronomap_geo::GeoTiffReader::open(&tif)
+        .unwrap()
+        .read_window_u8(chronomap_geo::Window::full(SIZE, SIZE), &[0])
+        .unwrap();
+    let count = |v: &[u8], c: u8| v.iter().filter(|&&x| x == c).count();
+    let (b, f) = (class("building"), class("landuse"));
+    eprintln!(
+        "bbox cut: building px ours {} gdal {}, forest px ours {} gdal {}",
+        count(&ours, b),
+        count(&gdal, b),
+        count(&ours, f),
+        count(&gdal, f)
+    );
+    let differ = ours.iter().zip(&gdal).filter(|(a, b)| a != b).count();
+    assert_eq!(
+        differ,
+        0,
+        "{differ} of {} pixels differ from GDAL",
+        SIZE * SIZE
+    );
+}
