@@ -5,10 +5,8 @@
 //! (predict) gives outputs byte-identical to an uninterrupted run.
 //!
 //! Determinism checked here: with the same binary and the same thread count
-//! (`RAYON_NUM_THREADS`), two uninterrupted training runs write byte-identical model files.
-//! A resumed run is not byte-identical to an uninterrupted one: its weights are, the batch
-//! norms' running statistics are not (open; the trainer's own resume test bounds the
-//! difference).
+//! (`RAYON_NUM_THREADS`), two uninterrupted training runs write byte-identical model files,
+//! and so does a run killed again and again and resumed from its checkpoints.
 
 #![cfg(unix)]
 
@@ -278,11 +276,15 @@ fn kill_9_during_train_and_predict_leaves_nothing_corrupt_and_resumes() {
     );
     let left = temp_entries(&cut);
     assert!(left.is_empty(), "left behind after the final run: {left:?}");
-    // The resumed run finishes with a loadable model. It is not byte-identical to the
-    // uninterrupted run: every weight is, but the batch norms' running statistics differ
-    // (measured by decoding both model.bpk files, after a SIGINT at iteration 11 of 12 and a
-    // resume), so only the loadability is asserted; the trainer's own resume test bounds
-    // the difference of outputs at 1e-4.
+    // The resumed run ends where the uninterrupted one does, byte for byte: weights and the
+    // batch norms' running statistics (these differed until checkpoints synced Burn's
+    // pending running-state update before saving).
+    for f in ["best/model.bpk", "last/model.bpk"] {
+        assert!(
+            bytes(&reference.join(f)) == bytes(&cut.join(f)),
+            "{f}: the killed and resumed run differs from the uninterrupted one"
+        );
+    }
     load_model_dir(&cut.join("best"), &chronomap::burn::prelude::Device::flex())
         .expect("the resumed run's best model loads");
 

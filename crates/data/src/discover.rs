@@ -184,6 +184,7 @@ pub(crate) fn discover(dir: &Path) -> Result<Manifest> {
                         path: p.clone(),
                         invalid: Some(SCL_INVALID.to_vec()),
                         valid: None,
+                        bits: None,
                     }
                 } else {
                     MaskEntry::Path(p.clone())
@@ -191,6 +192,7 @@ pub(crate) fn discover(dir: &Path) -> Result<Manifest> {
             }),
             labels: date_labels.get(d).cloned(),
             add_offset: None,
+            scale: None,
             meta: None,
         });
     }

@@ -19,6 +19,15 @@ pub enum Error {
         #[source]
         source: serde_json::Error,
     },
+    /// A satellite product (a Landsat Collection 2 scene, ...) is malformed, incomplete or
+    /// cannot be combined with the others.
+    #[error("product {path:?}: {problem}")]
+    Product {
+        /// The product's metadata file or folder.
+        path: PathBuf,
+        /// What is wrong.
+        problem: ProductProblem,
+    },
     /// The manifest parses but its content is inconsistent.
     #[error("invalid manifest {path:?}: {problem}")]
     Manifest {
@@ -198,6 +207,25 @@ pub enum GridMismatch {
         /// This file's EPSG code.
         found: Option<u32>,
     },
+    /// The pixel size or orientation differs: resample the file onto the series grid.
+    #[error(
+        "pixel size {found:?} instead of {expected:?} (x, y); resample it onto the series grid"
+    )]
+    PixelSize {
+        /// Reference pixel size (geotransform terms 1 and 5).
+        expected: [f64; 2],
+        /// This file's.
+        found: [f64; 2],
+    },
+    /// The file's origin is not on the series' pixel lattice (offset by a fraction of a
+    /// pixel): resample it onto the series grid.
+    #[error(
+        "its pixels are offset by {offset_px:?} pixels (col, row) from the series grid, not a whole number; resample it onto the series grid"
+    )]
+    Misaligned {
+        /// Offset of the file's origin in series pixels.
+        offset_px: [f64; 2],
+    },
     /// The geotransforms differ by more than a thousandth of a pixel (or one is missing).
     #[error("geotransform {found:?} instead of {expected:?}")]
     GeoTransform {
@@ -254,8 +282,11 @@ pub enum ManifestProblem {
         /// The band name.
         band: String,
     },
-    /// A mask entry gives both `invalid` and `valid` value lists.
-    #[error("the mask of date {date} gives both `invalid` and `valid` values")]
+    /// A mask entry gives more than one of `invalid`, `valid` and `bits`, or a bit position
+    /// above 63.
+    #[error(
+        "the mask of date {date} must give one of `invalid`, `valid` or `bits` (bit positions 0 to 63)"
+    )]
     MaskValues {
         /// The date.
         date: String,
@@ -277,5 +308,73 @@ pub enum ManifestProblem {
     MissingFile {
         /// The path as resolved against the manifest's folder.
         path: PathBuf,
+    },
+}
+
+/// What is wrong with a satellite product.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ProductProblem {
+    /// No product metadata (`*_MTL.json` / `*_MTL.txt`) was found.
+    #[error("no Landsat Collection 2 metadata (*_MTL.json or *_MTL.txt) found")]
+    NotFound,
+    /// The metadata file does not parse.
+    #[error("unreadable metadata ({detail})")]
+    Metadata {
+        /// The parser's message.
+        detail: String,
+    },
+    /// A required metadata key is absent or has a bad value.
+    #[error("metadata key {group}/{key} is missing or invalid")]
+    Key {
+        /// Metadata group.
+        group: &'static str,
+        /// Key.
+        key: String,
+    },
+    /// The product is not one chronomap reads.
+    #[error("{what}")]
+    Unsupported {
+        /// What it is and what is expected.
+        what: String,
+    },
+    /// A band asked for is not in this product.
+    #[error("band {band} is not in this {spacecraft} product (it has {available:?})")]
+    UnknownBand {
+        /// The band (common name).
+        band: String,
+        /// The spacecraft.
+        spacecraft: String,
+        /// Its bands, by common name.
+        available: Vec<String>,
+    },
+    /// A file the metadata lists is not beside it.
+    #[error("{file:?} is listed by the metadata but does not exist")]
+    MissingFile {
+        /// The file.
+        file: PathBuf,
+    },
+    /// The bands of one product have different scale or offset factors (one per date is
+    /// supported).
+    #[error("bands have different reflectance scale/offset factors ({detail})")]
+    MixedScale {
+        /// Which.
+        detail: String,
+    },
+    /// Products of several tiles (WRS-2 path/row, MGRS tile) were given as one series.
+    #[error(
+        "products of several tiles make several series, not one: {tiles:?}; give each tile's products separately"
+    )]
+    MixedTiles {
+        /// The tiles and how many products of each.
+        tiles: Vec<String>,
+    },
+    /// Two products have the same acquisition date.
+    #[error("two products are of {date}: {other:?}")]
+    DuplicateDate {
+        /// The date.
+        date: String,
+        /// The other product.
+        other: PathBuf,
     },
 }

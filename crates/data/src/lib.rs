@@ -60,6 +60,7 @@ mod manifest;
 mod mask;
 mod normalize;
 mod patch;
+pub mod products;
 mod rng;
 mod sampler;
 mod series;
@@ -74,7 +75,7 @@ pub use dataset::{
     PatchBatch, PatchBatcher, PatchConfig, PatchDataset, PatchItem, Sample, make_samples,
 };
 pub use date::Date;
-pub use error::{Error, GridMismatch, ManifestProblem, Result};
+pub use error::{Error, GridMismatch, ManifestProblem, ProductProblem, Result};
 pub use manifest::{DateEntry, LabelEntry, MANIFEST_VERSION, Manifest, MaskEntry};
 pub use mask::{IGNORE_INDEX, LabelPolicy, QUALITY_CLEAR, QUALITY_MASKED, QUALITY_NODATA};
 pub use normalize::{BandStats, NormMethod, NormStats, StatsConfig};

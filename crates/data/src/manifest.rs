@@ -83,10 +83,16 @@ pub struct DateEntry {
     /// A label raster for this date only (overrides the year's).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub labels: Option<PathBuf>,
-    /// Added to every raw value of this date, e.g. `-1000` for Sentinel-2 L2A products of
-    /// processing baseline 04.00 and later (`BOA_ADD_OFFSET`). Nodata is detected before.
+    /// Added to every raw value of this date (after `scale`), e.g. `-1000` for Sentinel-2
+    /// L2A products of processing baseline 04.00 and later (`BOA_ADD_OFFSET`), or `-0.2` for
+    /// Landsat Collection 2 surface reflectance. Nodata is detected before.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub add_offset: Option<f64>,
+    /// Every raw value of this date is multiplied by it before `add_offset` is added
+    /// (GDAL's convention: `value = raw * scale + add_offset`), e.g. `2.75e-5` for Landsat
+    /// Collection 2 surface reflectance. Default 1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scale: Option<f64>,
     /// Free-form information about the date (the synthetic world writes its sun elevation,
     /// haze and cloud cover here); ignored by the reader.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -95,7 +101,8 @@ pub struct DateEntry {
 
 /// A cloud / quality mask: a path (every non-zero value is masked), or a path with the list
 /// of masked (`invalid`) or clear (`valid`) values, e.g. Sentinel-2 SCL
-/// `{"path": "SCL.tif", "invalid": [0, 1, 3, 8, 9, 10]}`.
+/// `{"path": "SCL.tif", "invalid": [0, 1, 3, 8, 9, 10]}`, or of masking bits, e.g. Landsat
+/// `{"path": "QA_PIXEL.tif", "bits": [0, 1, 2, 3, 4, 5]}`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum MaskEntry {
@@ -111,6 +118,11 @@ pub enum MaskEntry {
         /// Values that mark a pixel as clear (every other value is masked).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         valid: Option<Vec<u32>>,
+        /// Bit positions (0 = least significant) any of which, when set, masks the pixel:
+        /// Landsat Collection 2 `QA_PIXEL` uses `[0, 1, 2, 3, 4, 5]` (fill, dilated cloud,
+        /// cirrus, cloud, cloud shadow, snow). Exclusive with `invalid` and `valid`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        bits: Option<Vec<u32>>,
     },
 }
 
@@ -244,7 +256,8 @@ mod tests {
             Some(MaskEntry::Values {
                 path: "scl.tif".into(),
                 invalid: Some(vec![3, 8]),
-                valid: None
+                valid: None,
+                bits: None
             })
         );
         assert_eq!(m.dates[1].add_offset, Some(-1000.0));

@@ -38,11 +38,19 @@ enum MaskRule {
     NonZero,
     Invalid(Vec<u32>),
     Valid(Vec<u32>),
+    /// Masked when any of these bits is set (Landsat `QA_PIXEL`).
+    AnyBit(u64),
 }
 
 impl MaskRule {
+    /// Whether mask value `v` masks the pixel; NaN (outside the mask file, or the mask's
+    /// nodata) always does.
     fn masked(&self, v: f32) -> bool {
+        if v.is_nan() {
+            return true;
+        }
         match self {
+            MaskRule::AnyBit(bits) => v < 0.0 || (v as u64) & bits != 0,
             MaskRule::NonZero => v != 0.0,
             MaskRule::Invalid(vals) => vals.iter().any(|&x| x as f32 == v),
             MaskRule::Valid(vals) => !vals.iter().any(|&x| x as f32 == v),
@@ -52,17 +60,100 @@ impl MaskRule {
 
 #[derive(Debug)]
 enum Image {
-    Stack(Box<GeoTiffReader>),
-    PerBand(Vec<GeoTiffReader>),
+    Stack(Box<Placed>),
+    PerBand(Vec<Placed>),
+}
+
+/// A raster and where it lies on the series grid: its pixel (0, 0) is the series' pixel
+/// (`col`, `row`). Files on the series' pixel lattice but with another extent (Landsat
+/// scenes of one path/row, products re-cut by a provider) are placed, not resampled; pixels
+/// of the series outside the file read as `fill`.
+#[derive(Debug)]
+struct Placed {
+    reader: GeoTiffReader,
+    col: i64,
+    row: i64,
+    /// The file covers the series grid exactly (placement 0, same size): reads go straight
+    /// through.
+    exact: bool,
+}
+
+impl std::ops::Deref for Placed {
+    type Target = GeoTiffReader;
+    fn deref(&self) -> &GeoTiffReader {
+        &self.reader
+    }
+}
+
+impl std::ops::DerefMut for Placed {
+    fn deref_mut(&mut self) -> &mut GeoTiffReader {
+        &mut self.reader
+    }
+}
+
+impl Placed {
+    /// Reads `window` (series pixels) of `bands` into `out`
+    /// (`[bands.len(), window.height, window.width]`); pixels outside the file are `fill`.
+    fn read_into(&self, window: Window, bands: &[usize], out: &mut [f32], fill: f32) -> Result<()> {
+        if self.exact {
+            return Ok(self.reader.read_window_into(window, bands, out)?);
+        }
+        let info = self.reader.info();
+        let (fw, fh) = (info.width as i64, info.height as i64);
+        // the window in file pixels, clipped to the file
+        let c0 = window.col as i64 - self.col;
+        let r0 = window.row as i64 - self.row;
+        let (x0, x1) = (c0.max(0), (c0 + window.width as i64).min(fw));
+        let (y0, y1) = (r0.max(0), (r0 + window.height as i64).min(fh));
+        let inside = x1 > x0 && y1 > y0;
+        if inside
+            && x0 == c0
+            && y0 == r0
+            && x1 - x0 == window.width as i64
+            && y1 - y0 == window.height as i64
+        {
+            let w = Window::new(x0 as usize, y0 as usize, window.width, window.height);
+            return Ok(self.reader.read_window_into(w, bands, out)?);
+        }
+        out.fill(fill);
+        if !inside {
+            return Ok(());
+        }
+        let sub = Window::new(
+            x0 as usize,
+            y0 as usize,
+            (x1 - x0) as usize,
+            (y1 - y0) as usize,
+        );
+        let part = self.reader.read_window(sub, bands)?;
+        let (dc, dr) = ((x0 - c0) as usize, (y0 - r0) as usize);
+        let plane = window.area();
+        for b in 0..bands.len() {
+            for r in 0..sub.height {
+                let src = &part[b * sub.area() + r * sub.width..][..sub.width];
+                let o = b * plane + (dr + r) * window.width + dc;
+                out[o..o + sub.width].copy_from_slice(src);
+            }
+        }
+        Ok(())
+    }
+
+    /// [`Placed::read_into`] into a new buffer.
+    fn read(&self, window: Window, bands: &[usize], fill: f32) -> Result<Vec<f32>> {
+        let mut out = vec![0f32; window.area() * bands.len()];
+        self.read_into(window, bands, &mut out, fill)?;
+        Ok(out)
+    }
 }
 
 #[derive(Debug)]
 struct DateIo {
     image: Image,
-    mask: Option<(GeoTiffReader, MaskRule)>,
+    mask: Option<(Placed, MaskRule)>,
     label: Option<usize>,
     truth: Option<usize>,
     nodata: Option<f64>,
+    scale: f32,
     offset: f32,
 }
 
@@ -71,7 +162,7 @@ type LabelSet = (Vec<LabelRaster>, Vec<PathBuf>, Vec<(i32, usize)>);
 
 #[derive(Debug)]
 struct LabelRaster {
-    reader: GeoTiffReader,
+    reader: Placed,
     nodata: Option<f64>,
 }
 
@@ -148,38 +239,77 @@ struct Reference {
 }
 
 impl Reference {
-    fn check(&self, r: &GeoTiffReader) -> Result<()> {
+    /// Where `r` lies on the reference grid: the same CRS, pixel size and orientation, and
+    /// an origin on the reference's pixel lattice (to a thousandth of a pixel); its extent
+    /// may differ. Without georeferencing (in both) the sizes must be equal.
+    fn place(&self, r: GeoTiffReader) -> Result<Placed> {
         let i = r.info();
-        let mismatch = if (i.width, i.height) != (self.width, self.height) {
-            Some(GridMismatch::Size {
-                expected: [self.width, self.height],
-                found: [i.width, i.height],
-            })
-        } else if i.epsg != self.epsg {
-            Some(GridMismatch::Crs {
+        let (w, h) = (i.width, i.height);
+        let mismatch = if i.epsg != self.epsg {
+            Err(GridMismatch::Crs {
                 expected: self.epsg,
                 found: i.epsg,
             })
         } else {
-            let same = match (&i.geotransform, &self.geotransform) {
-                (Some(a), Some(b)) => same_geotransform(a, b),
-                (None, None) => true,
-                _ => false,
-            };
-            (!same).then(|| GridMismatch::GeoTransform {
-                expected: self.geotransform.map(|g| g.0),
-                found: i.geotransform.map(|g| g.0),
-            })
+            match (&i.geotransform, &self.geotransform) {
+                (None, None) if (w, h) == (self.width, self.height) => Ok((0, 0)),
+                (None, None) => Err(GridMismatch::Size {
+                    expected: [self.width, self.height],
+                    found: [w, h],
+                }),
+                (Some(a), Some(b)) => lattice_offset(a, b),
+                _ => Err(GridMismatch::GeoTransform {
+                    expected: self.geotransform.map(|g| g.0),
+                    found: i.geotransform.map(|g| g.0),
+                }),
+            }
         };
         match mismatch {
-            Some(mismatch) => Err(Error::GridMismatch {
+            Ok((col, row)) => Ok(Placed {
+                exact: (col, row) == (0, 0) && (w, h) == (self.width, self.height),
+                reader: r,
+                col,
+                row,
+            }),
+            Err(mismatch) => Err(Error::GridMismatch {
                 path: r.path().to_path_buf(),
                 reference: self.path.clone(),
                 mismatch: Box::new(mismatch),
             }),
-            None => Ok(()),
         }
     }
+}
+
+/// The pixel offset (col, row) of grid `a`'s origin on grid `b`'s lattice, when both have
+/// the same pixel size and rotation terms and the offset is a whole number of pixels (to a
+/// thousandth of a pixel).
+fn lattice_offset(
+    a: &GeoTransform,
+    b: &GeoTransform,
+) -> std::result::Result<(i64, i64), GridMismatch> {
+    if same_geotransform(a, b) {
+        return Ok((0, 0));
+    }
+    let px = b.0[1].abs().max(b.0[5].abs()).max(1e-12);
+    let same_pixels = [1, 2, 4, 5]
+        .iter()
+        .all(|&i| (a.0[i] - b.0[i]).abs() <= 1e-6 * px);
+    let rotated = b.0[2] != 0.0 || b.0[4] != 0.0;
+    if !same_pixels || rotated {
+        return Err(GridMismatch::PixelSize {
+            expected: [b.0[1], b.0[5]],
+            found: [a.0[1], a.0[5]],
+        });
+    }
+    let dc = (a.0[0] - b.0[0]) / b.0[1];
+    let dr = (a.0[3] - b.0[3]) / b.0[5];
+    let (c, r) = (dc.round(), dr.round());
+    if (dc - c).abs() > 1e-3 || (dr - r).abs() > 1e-3 || c.abs() > 1e9 || r.abs() > 1e9 {
+        return Err(GridMismatch::Misaligned {
+            offset_px: [dc, dr],
+        });
+    }
+    Ok((c as i64, r as i64))
 }
 
 fn resolve(base: &Path, manifest: &Path, p: &Path) -> Result<PathBuf> {
@@ -229,8 +359,7 @@ fn intern_label(
     if let Some(i) = files.iter().position(|f| f == path) {
         return Ok(i);
     }
-    let reader = GeoTiffReader::open(path)?;
-    reference.check(&reader)?;
+    let reader = reference.place(GeoTiffReader::open(path)?)?;
     let nodata = reader.info().nodata;
     rasters.push(LabelRaster { reader, nodata });
     files.push(path.to_path_buf());
@@ -394,10 +523,11 @@ impl SceneSeries {
                 let (r, f, y) = open_label_set(base, source, &m.ground_truth, reference)?;
                 (truth, truth_files, truth_years) = (r, f, y);
             }
-            for r in &image {
-                reference.check(r)?;
-            }
             let nodata = m.nodata.or(image[0].info().nodata);
+            let image: Vec<Placed> = image
+                .into_iter()
+                .map(|r| reference.place(r))
+                .collect::<Result<_>>()?;
             let image = if e.image.is_some() {
                 Image::Stack(Box::new(image.into_iter().next().expect("one reader")))
             } else {
@@ -407,25 +537,28 @@ impl SceneSeries {
                 None => (None, None),
                 Some(entry) => {
                     let path = resolve(base, source, entry.path())?;
-                    let reader = GeoTiffReader::open(&path)?;
-                    reference.check(&reader)?;
+                    let reader = reference.place(GeoTiffReader::open(&path)?)?;
                     let rule = match entry {
                         MaskEntry::Path(_) => MaskRule::NonZero,
                         MaskEntry::Values {
-                            invalid: Some(_),
-                            valid: Some(_),
+                            invalid,
+                            valid,
+                            bits,
                             ..
-                        } => {
-                            return Err(Error::manifest(
-                                source,
-                                ManifestProblem::MaskValues { date: ds },
-                            ));
-                        }
-                        MaskEntry::Values {
-                            invalid: Some(v), ..
-                        } => MaskRule::Invalid(v.clone()),
-                        MaskEntry::Values { valid: Some(v), .. } => MaskRule::Valid(v.clone()),
-                        MaskEntry::Values { .. } => MaskRule::NonZero,
+                        } => match (invalid, valid, bits) {
+                            (Some(v), None, None) => MaskRule::Invalid(v.clone()),
+                            (None, Some(v), None) => MaskRule::Valid(v.clone()),
+                            (None, None, Some(b)) if b.iter().all(|&b| b < 64) => {
+                                MaskRule::AnyBit(b.iter().fold(0u64, |m, &b| m | 1 << b))
+                            }
+                            (None, None, None) => MaskRule::NonZero,
+                            _ => {
+                                return Err(Error::manifest(
+                                    source,
+                                    ManifestProblem::MaskValues { date: ds },
+                                ));
+                            }
+                        },
                     };
                     (Some((reader, rule)), Some(path))
                 }
@@ -463,6 +596,7 @@ impl SceneSeries {
                 label,
                 truth: truth_idx,
                 nodata,
+                scale: e.scale.unwrap_or(1.0) as f32,
                 offset: e.add_offset.unwrap_or(0.0) as f32,
             });
         }
@@ -712,11 +846,16 @@ impl SceneSeries {
         match &io.image {
             Image::Stack(r) => {
                 let bands: Vec<usize> = (0..c).collect();
-                r.read_window_into(window, &bands, image)?;
+                r.read_into(window, &bands, image, f32::NAN)?;
             }
             Image::PerBand(rs) => {
                 for (b, r) in rs.iter().enumerate() {
-                    r.read_window_into(window, &[0], &mut image[b * plane..(b + 1) * plane])?;
+                    r.read_into(
+                        window,
+                        &[0],
+                        &mut image[b * plane..(b + 1) * plane],
+                        f32::NAN,
+                    )?;
                 }
             }
         }
@@ -731,23 +870,24 @@ impl SceneSeries {
             }
         }
         if let Some((reader, rule)) = &io.mask {
-            let m = reader.read_window(window, &[0])?;
+            // outside the mask file: NaN, masked
+            let m = reader.read(window, &[0], f32::NAN)?;
             for (q, &v) in quality.iter_mut().zip(&m) {
                 if *q == QUALITY_CLEAR && rule.masked(v) {
                     *q = QUALITY_MASKED;
                 }
             }
         }
-        if io.offset != 0.0 {
+        if io.scale != 1.0 || io.offset != 0.0 {
             for v in image.iter_mut() {
-                *v += io.offset;
+                *v = *v * io.scale + io.offset;
             }
         }
         Ok(())
     }
 
     fn read_label_raster(&self, l: &LabelRaster, window: Window) -> Result<Vec<u8>> {
-        let raw = l.reader.read_window(window, &[0])?;
+        let raw = l.reader.read(window, &[0], f32::NAN)?;
         let nodata = l.nodata.map(|v| v as f32);
         let classes = self.classes.len();
         let mut out = Vec::with_capacity(raw.len());

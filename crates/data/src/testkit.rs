@@ -179,6 +179,7 @@ pub fn write_scene(dir: &Path, scene: &TinyScene) -> Result<PathBuf> {
             mask,
             labels: None,
             add_offset: None,
+            scale: None,
             meta: None,
         });
     }

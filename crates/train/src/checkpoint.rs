@@ -270,6 +270,11 @@ pub fn save_checkpoint(
         fs::remove_dir_all(&tmp).map_err(|e| Error::io(&tmp, e))?;
     }
     fs::create_dir_all(&tmp).map_err(|e| Error::io(&tmp, e))?;
+    // Burn's batch norms hold their last running-statistics update apart (per thread) until
+    // the next forward or a `valid()`, and a record reads the value without it: without this
+    // sync a checkpoint lacked the last batch's update, so a resumed run's running statistics
+    // (not its weights) drifted from an uninterrupted run's. `valid()` folds it in, in place.
+    drop(model.valid());
     let weights = model_bytes(model, &final_dir.join(MODEL_FILE))?;
     let mut card = card.clone();
     card.format = CARD_FORMAT;

@@ -71,6 +71,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                     mask: args.mask.clone().map(MaskEntry::Path),
                     labels: None,
                     add_offset: None,
+                    scale: None,
                     meta: None,
                 }],
                 labels: Vec::new(),

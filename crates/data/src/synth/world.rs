@@ -344,6 +344,7 @@ pub fn write_world(
                         mask: Some(MaskEntry::Path(mask.clone().into())),
                         labels: None,
                         add_offset: None,
+                        scale: None,
                         meta: Some(meta),
                     };
                     let summary = SynthDate {

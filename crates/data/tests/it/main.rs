@@ -2,5 +2,6 @@
 //! folders by the testkit and the synthetic world (one test binary, as the workspace does).
 
 mod dataset;
+mod landsat;
 mod series;
 mod synth;

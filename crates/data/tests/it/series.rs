@@ -151,34 +151,157 @@ fn first_image_name(manifest: &std::path::Path, k: usize) -> String {
         .into_owned()
 }
 
+/// A date on the series' pixel lattice but with another extent (as Landsat scenes of one
+/// path/row are) is placed, not refused: series pixel (r, c) reads file pixel (r + 2, c - 3)
+/// for a file whose origin is 3 columns right of and 2 rows above the series'; pixels
+/// outside the file (columns 0-2, and rows 15-16 whose file rows 17-18 do not exist) are
+/// nodata.
 #[test]
-fn a_date_of_another_size_is_named_in_the_error() {
+fn a_date_of_another_extent_on_the_same_lattice_is_placed() {
     let dir = tempfile::tempdir().unwrap();
     let m = tiny_series(dir.path(), 16, 3, 0).unwrap();
     let name = first_image_name(&m, 2);
-    let gt = GeoTransform::north_up(testkit::ORIGIN.0, testkit::ORIGIN.1, 10.0);
-    replace_image(
-        dir.path(),
-        &name,
-        RasterSpec::new(16, 17, 4, SampleType::U16)
-            .with_geotransform(gt)
-            .with_epsg(32628),
-    );
-    let err = SceneSeries::open(&m).unwrap_err();
-    match &err {
-        Error::GridMismatch { path, mismatch, .. } => {
-            assert!(path.ends_with(&name), "{path:?}");
+    let gt = GeoTransform::north_up(testkit::ORIGIN.0 + 30.0, testkit::ORIGIN.1 + 20.0, 10.0);
+    let (fw, fh) = (15usize, 17usize);
+    let value = |b: usize, fr: usize, fc: usize| (1000 * b + 100 + fr * fw + fc) as u16;
+    let data: Vec<u16> = (0..4)
+        .flat_map(|b| (0..fh).flat_map(move |r| (0..fw).map(move |c| value(b, r, c))))
+        .collect();
+    let spec = RasterSpec::new(fw, fh, 4, SampleType::U16)
+        .with_geotransform(gt)
+        .with_epsg(32628)
+        .with_nodata(0.0);
+    write_geotiff(dir.path().join(&name), &spec, RasterData::U16(&data)).unwrap();
+    let series = SceneSeries::open(&m).unwrap();
+    assert_eq!((series.width(), series.height()), (16, 16));
+    let w = Window::new(1, 4, 10, 12);
+    let (img, q) = series.read_date(2, w).unwrap();
+    for r in 0..w.height {
+        for c in 0..w.width {
+            let (sr, sc) = (w.row + r, w.col + c);
+            let i = r * w.width + c;
+            if sc < 3 || sr + 2 >= fh {
+                assert_eq!(q[i], QUALITY_NODATA, "({sr}, {sc})");
+                assert!(img[i].is_nan());
+            } else {
+                let (fr, fc) = (sr + 2, sc - 3);
+                for b in 0..4 {
+                    assert_eq!(
+                        img[b * w.area() + i],
+                        value(b, fr, fc) as f32,
+                        "({sr}, {sc})"
+                    );
+                }
+            }
+        }
+    }
+    // off the lattice by half a pixel, or another pixel size: refused, naming the file
+    for (gt, half) in [
+        (
+            GeoTransform::north_up(testkit::ORIGIN.0 + 5.0, testkit::ORIGIN.1, 10.0),
+            true,
+        ),
+        (
+            GeoTransform::north_up(testkit::ORIGIN.0, testkit::ORIGIN.1, 20.0),
+            false,
+        ),
+    ] {
+        replace_image(
+            dir.path(),
+            &name,
+            RasterSpec::new(16, 16, 4, SampleType::U16)
+                .with_geotransform(gt)
+                .with_epsg(32628),
+        );
+        let err = SceneSeries::open(&m).unwrap_err();
+        let Error::GridMismatch { path, mismatch, .. } = &err else {
+            panic!("{err:?}")
+        };
+        assert!(path.ends_with(&name), "{path:?}");
+        if half {
             assert_eq!(
                 **mismatch,
-                GridMismatch::Size {
-                    expected: [16, 16],
-                    found: [16, 17]
+                GridMismatch::Misaligned {
+                    offset_px: [0.5, 0.0]
+                }
+            );
+        } else {
+            assert_eq!(
+                **mismatch,
+                GridMismatch::PixelSize {
+                    expected: [10.0, -10.0],
+                    found: [20.0, -20.0]
                 }
             );
         }
-        other => panic!("expected a grid mismatch, got {other:?}"),
+        assert!(err.to_string().contains(&name), "{err}");
     }
-    assert!(err.to_string().contains(&name), "{err}");
+}
+
+/// Landsat-style quality bits and GDAL-convention scale/offset: `QA_PIXEL` bit 3 (cloud) or
+/// bit 0 (fill) set masks a pixel, other bits do not; values read as `raw * 2.75e-5 - 0.2`
+/// (the Collection 2 surface-reflectance factors).
+#[test]
+fn mask_bits_and_scale_offset() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = tiny_series(dir.path(), 16, 2, 0).unwrap();
+    let qa: Vec<u16> = (0..256)
+        .map(|i| match i % 4 {
+            0 => 21824, // clear land (bits 6, 8, 10, 12, 14)
+            1 => 1 << 3,
+            2 => 1,
+            _ => 1 << 7, // water: not masked
+        })
+        .collect();
+    let gt = GeoTransform::north_up(testkit::ORIGIN.0, testkit::ORIGIN.1, 10.0);
+    let spec = RasterSpec::new(16, 16, 1, SampleType::U16)
+        .with_geotransform(gt)
+        .with_epsg(32628);
+    write_geotiff(dir.path().join("qa.tif"), &spec, RasterData::U16(&qa)).unwrap();
+    let mut manifest = Manifest::load(&m).unwrap();
+    manifest.dates[1].mask = Some(chronomap_data::MaskEntry::Values {
+        path: "qa.tif".into(),
+        invalid: None,
+        valid: None,
+        bits: Some(vec![0, 1, 2, 3, 4, 5]),
+    });
+    manifest.dates[1].scale = Some(2.75e-5);
+    manifest.dates[1].add_offset = Some(-0.2);
+    let raw = SceneSeries::open(&m)
+        .unwrap()
+        .read_date(1, Window::full(16, 16))
+        .unwrap();
+    manifest.save(&m).unwrap();
+    let series = SceneSeries::open(&m).unwrap();
+    let (img, q) = series.read_date(1, Window::full(16, 16)).unwrap();
+    for i in 0..256 {
+        if raw.1[i] != QUALITY_CLEAR {
+            continue;
+        }
+        let want = if i % 4 == 1 || i % 4 == 2 {
+            QUALITY_MASKED
+        } else {
+            QUALITY_CLEAR
+        };
+        assert_eq!(q[i], want, "pixel {i}");
+        let expected = raw.0[i] * 2.75e-5 - 0.2;
+        assert!((img[i] - expected).abs() < 1e-6, "{} vs {expected}", img[i]);
+    }
+    // two rules at once are refused
+    manifest.dates[1].mask = Some(chronomap_data::MaskEntry::Values {
+        path: "qa.tif".into(),
+        invalid: Some(vec![1]),
+        valid: None,
+        bits: Some(vec![3]),
+    });
+    manifest.save(&m).unwrap();
+    assert!(matches!(
+        SceneSeries::open(&m),
+        Err(Error::Manifest {
+            problem: ManifestProblem::MaskValues { .. },
+            ..
+        })
+    ));
 }
 
 #[test]
@@ -205,21 +328,6 @@ fn a_date_in_another_crs_is_named_in_the_error() {
             expected: Some(32628),
             found: Some(32631)
         }
-    );
-    // And a shifted geotransform.
-    let gt = GeoTransform::north_up(testkit::ORIGIN.0 + 10.0, testkit::ORIGIN.1, 10.0);
-    replace_image(
-        dir.path(),
-        &name,
-        RasterSpec::new(16, 16, 4, SampleType::U16)
-            .with_geotransform(gt)
-            .with_epsg(32628),
-    );
-    let err = SceneSeries::open(&m).unwrap_err();
-    assert!(
-        matches!(&err, Error::GridMismatch { mismatch, .. }
-            if matches!(**mismatch, GridMismatch::GeoTransform { .. })),
-        "{err:?}"
     );
 }
 
