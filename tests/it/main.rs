@@ -5,5 +5,6 @@ mod cli;
 mod crash;
 mod geo_cli;
 mod hostile;
+mod series_cli;
 mod train_cli;
 mod wgpu;

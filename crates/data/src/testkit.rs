@@ -225,3 +225,165 @@ pub fn tiny_world(dir: &Path, seed: u64) -> Result<PathBuf> {
     };
     Ok(crate::write_world(&config, dir, &mut |_, _, _| {})?.manifest)
 }
+
+/// Width of the Landsat test scenes ([`landsat_scene`]).
+pub const LANDSAT_W: usize = 12;
+/// Height of the Landsat test scenes.
+pub const LANDSAT_H: usize = 10;
+/// Collection 2 surface-reflectance scale of the Landsat test scenes (every band).
+pub const LANDSAT_MULT: f64 = 2.75e-5;
+/// Collection 2 surface-reflectance offset of the Landsat test scenes (every band).
+pub const LANDSAT_ADD: f64 = -0.2;
+
+/// Raw DN of band number `n` at scene pixel (r, c): distinct per band so that the band
+/// mapping is checked; 0 (fill) in the first column.
+pub fn landsat_dn(n: u8, r: usize, c: usize) -> u16 {
+    if c == 0 {
+        0
+    } else {
+        8000 + 1000 * n as u16 + (r * LANDSAT_W + c) as u16
+    }
+}
+
+/// QA_PIXEL of scene pixel (r, c): fill in column 0, cloud (bit 3) in row 2, snow (bit 5)
+/// at (5, 5), water (bit 7, not masked) in row 7, clear (bit 6) elsewhere.
+pub fn landsat_qa(r: usize, c: usize) -> u16 {
+    if c == 0 {
+        1
+    } else if r == 2 {
+        1 << 3 | 1 << 1
+    } else if (r, c) == (5, 5) {
+        1 << 5
+    } else if r == 7 {
+        1 << 7 | 1 << 6
+    } else {
+        1 << 6
+    }
+}
+
+/// Writes a Landsat Collection 2 scene folder under `root` in USGS's layout and names
+/// (`*_SR_B<n>.TIF`, `*_QA_PIXEL.TIF`, `*_MTL.json` with every value a string, or
+/// `*_MTL.txt`) and returns it; pixels are [`landsat_dn`] and [`landsat_qa`].
+///
+/// # Errors
+/// Writing the files.
+///
+/// Writes a scene of `spacecraft` (8: OLI band numbers 1-7, 7: ETM+ 1-5 and 7) on
+/// path/row `wrs` and `date`, with its origin `shift` pixels (col, row) from the reference,
+/// and MTL as JSON or text.
+pub fn landsat_scene(
+    root: &Path,
+    spacecraft: u8,
+    wrs: (u32, u32),
+    date: &str,
+    shift: (i32, i32),
+    json: bool,
+    level: &str,
+) -> Result<PathBuf> {
+    let prefix = if spacecraft >= 8 { "LC0" } else { "LE0" };
+    let ymd = date.replace('-', "");
+    let id = format!(
+        "{prefix}{spacecraft}_{level}_{:03}{:03}_{ymd}_20240101_02_T1",
+        wrs.0, wrs.1
+    );
+    let dir = root.join(&id);
+    std::fs::create_dir_all(&dir).map_err(|e| crate::Error::io(&dir, e))?;
+    let gt = GeoTransform::north_up(
+        300_885.0 + 30.0 * shift.0 as f64,
+        1_800_015.0 - 30.0 * shift.1 as f64,
+        30.0,
+    );
+    let spec = |nodata: Option<f64>| {
+        let s = RasterSpec::new(LANDSAT_W, LANDSAT_H, 1, SampleType::U16)
+            .with_geotransform(gt)
+            .with_epsg(32628);
+        match nodata {
+            Some(v) => s.with_nodata(v),
+            None => s,
+        }
+    };
+    let numbers: &[u8] = if spacecraft >= 8 {
+        &[1, 2, 3, 4, 5, 6, 7]
+    } else {
+        &[1, 2, 3, 4, 5, 7]
+    };
+    let mut files = Vec::new();
+    for &n in numbers {
+        let name = format!("{id}_SR_B{n}.TIF");
+        let data: Vec<u16> = (0..LANDSAT_H * LANDSAT_W)
+            .map(|i| landsat_dn(n, i / LANDSAT_W, i % LANDSAT_W))
+            .collect();
+        write_geotiff(dir.join(&name), &spec(Some(0.0)), RasterData::U16(&data))?;
+        files.push((n, name));
+    }
+    let qa_name = format!("{id}_QA_PIXEL.TIF");
+    let q: Vec<u16> = (0..LANDSAT_H * LANDSAT_W)
+        .map(|i| landsat_qa(i / LANDSAT_W, i % LANDSAT_W))
+        .collect();
+    write_geotiff(dir.join(&qa_name), &spec(Some(1.0)), RasterData::U16(&q))?;
+    let mut contents = vec![
+        ("LANDSAT_PRODUCT_ID".to_string(), id.clone()),
+        ("PROCESSING_LEVEL".to_string(), level.to_string()),
+        ("COLLECTION_NUMBER".to_string(), "02".to_string()),
+        ("FILE_NAME_QUALITY_L1_PIXEL".to_string(), qa_name),
+    ];
+    for (n, name) in &files {
+        contents.push((format!("FILE_NAME_BAND_{n}"), name.clone()));
+    }
+    let attrs = vec![
+        ("SPACECRAFT_ID".to_string(), format!("LANDSAT_{spacecraft}")),
+        ("WRS_PATH".to_string(), wrs.0.to_string()),
+        ("WRS_ROW".to_string(), wrs.1.to_string()),
+        ("DATE_ACQUIRED".to_string(), date.to_string()),
+        ("CLOUD_COVER".to_string(), "12.34".to_string()),
+    ];
+    let mut refl = Vec::new();
+    for (n, _) in &files {
+        refl.push((
+            format!("REFLECTANCE_MULT_BAND_{n}"),
+            format!("{LANDSAT_MULT:.4E}"),
+        ));
+        refl.push((
+            format!("REFLECTANCE_ADD_BAND_{n}"),
+            format!("{LANDSAT_ADD:.6}"),
+        ));
+    }
+    let groups = [
+        ("PRODUCT_CONTENTS", contents),
+        ("IMAGE_ATTRIBUTES", attrs),
+        ("LEVEL2_SURFACE_REFLECTANCE_PARAMETERS", refl),
+    ];
+    if json {
+        // USGS writes every value as a string
+        let mut root = serde_json::Map::new();
+        for (g, kv) in &groups {
+            let obj: serde_json::Map<String, serde_json::Value> = kv
+                .iter()
+                .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
+                .collect();
+            root.insert(g.to_string(), serde_json::Value::Object(obj));
+        }
+        let doc = serde_json::json!({ "LANDSAT_METADATA_FILE": root });
+        let p = dir.join(format!("{id}_MTL.json"));
+        let text = serde_json::to_string_pretty(&doc).unwrap_or_default();
+        std::fs::write(&p, text).map_err(|e| crate::Error::io(&p, e))?;
+    } else {
+        let mut t = String::from("GROUP = LANDSAT_METADATA_FILE\n");
+        for (g, kv) in &groups {
+            t += &format!("  GROUP = {g}\n");
+            for (k, v) in kv {
+                let numeric = v.parse::<f64>().is_ok();
+                if numeric {
+                    t += &format!("    {k} = {v}\n");
+                } else {
+                    t += &format!("    {k} = \"{v}\"\n");
+                }
+            }
+            t += &format!("  END_GROUP = {g}\n");
+        }
+        t += "END_GROUP = LANDSAT_METADATA_FILE\nEND\n";
+        let p = dir.join(format!("{id}_MTL.txt"));
+        std::fs::write(&p, t).map_err(|e| crate::Error::io(&p, e))?;
+    }
+    Ok(dir)
+}

@@ -28,6 +28,9 @@ pub struct BandStats {
 /// Bytes of pixels one thread reads at a time.
 const STRIPE_BYTES: usize = 32 << 20;
 
+/// Most bytes all threads' histograms may take together.
+const HISTOGRAM_BYTES: usize = 64 << 20;
+
 /// Running sums of one band: exact histograms for 8- and 16-bit samples, shifted sums (stable
 /// for large values) otherwise.
 #[derive(Clone)]
@@ -45,7 +48,10 @@ enum Acc {
 }
 
 impl Acc {
-    fn new(t: SampleType) -> Self {
+    /// The accumulator for samples of type `t`; `histogram` false forces shifted sums (for
+    /// images with so many bands that 16-bit histograms would not fit the memory budget).
+    fn new(t: SampleType, histogram: bool) -> Self {
+        let t = if histogram { t } else { SampleType::F64 };
         match t {
             SampleType::U8 => Acc::Histogram {
                 counts: vec![0; 256],
@@ -291,6 +297,14 @@ impl GeoTiffReader {
         let threads = std::thread::available_parallelism()
             .map_or(1, |n| n.get())
             .min(cells);
+        // exact histograms while they fit HISTOGRAM_BYTES over all threads (a 16-bit one is
+        // 512 KiB per band, and a header may declare 65535 bands), shifted sums beyond
+        let per_band = match info.sample_type {
+            SampleType::U16 | SampleType::I16 => 65_536 * 8,
+            _ => 256 * 8,
+        };
+        let histogram =
+            bands.saturating_mul(per_band).saturating_mul(threads + 1) <= HISTOGRAM_BYTES;
         let all: Vec<usize> = (0..bands).collect();
         let pixels_total = (w as u128) * (h as u128);
         let progress = Mutex::new((progress, 0u128));
@@ -299,7 +313,7 @@ impl GeoTiffReader {
         // table is bounded by the file's length), a stored one is read in pieces of at most
         // STRIPE_BYTES, so no buffer is larger than that whatever the header declares.
         let work = |t: usize| -> Result<Vec<Acc>> {
-            let mut acc = vec![Acc::new(info.sample_type); bands];
+            let mut acc = vec![Acc::new(info.sample_type, histogram); bands];
             let mut buf: Vec<T> = Vec::new();
             for cell in (t..cells).step_by(threads) {
                 let (cx, cy) = (cell % across, cell / across);
@@ -337,7 +351,7 @@ impl GeoTiffReader {
                     .collect()
             })
         };
-        let mut total = vec![Acc::new(info.sample_type); bands];
+        let mut total = vec![Acc::new(info.sample_type, histogram); bands];
         for part in parts {
             for (t, a) in total.iter_mut().zip(part?) {
                 t.merge(&a);
@@ -406,9 +420,12 @@ mod tests {
         let values: Vec<f64> = (0..1000)
             .map(|i| 1e6 + (i as f64 * 0.37).sin() * 50.0)
             .collect();
-        let mut one = Acc::new(SampleType::F64);
+        let mut one = Acc::new(SampleType::F64, true);
         accumulate(&mut one, &values, None);
-        let (mut a, mut b) = (Acc::new(SampleType::F64), Acc::new(SampleType::F64));
+        let (mut a, mut b) = (
+            Acc::new(SampleType::F64, true),
+            Acc::new(SampleType::F64, true),
+        );
         accumulate(&mut a, &values[..300], None);
         accumulate(&mut b, &values[300..], None);
         a.merge(&b);
@@ -428,5 +445,33 @@ mod tests {
             .statistics(|_, _| {})
             .unwrap()[0];
         assert!(s.mean.is_nan() && s.valid_count == 0);
+    }
+
+    /// 300 bands of 16 bits would need 150 MiB of histograms per thread: shifted sums are
+    /// used instead, with the same results (band b holds b, b + 1, b + 2, b + 3: mean b + 1.5,
+    /// population variance 1.25).
+    #[test]
+    fn many_bands_use_sums_with_the_same_results() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("s.tif");
+        let bands = 300;
+        let data: Vec<u16> = (0..bands)
+            .flat_map(|b| (0..4).map(move |i| (b + i) as u16))
+            .collect();
+        let spec = RasterSpec::new(4, 1, bands, SampleType::U16)
+            .with_interleave(crate::raster_info::Interleave::Band);
+        write_geotiff(&p, &spec, RasterData::U16(&data)).unwrap();
+        let s = GeoTiffReader::open(&p)
+            .unwrap()
+            .statistics(|_, _| {})
+            .unwrap();
+        for (b, st) in s.iter().enumerate() {
+            assert_eq!(
+                (st.min, st.max, st.valid_count),
+                (b as f64, b as f64 + 3.0, 4)
+            );
+            assert!((st.mean - (b as f64 + 1.5)).abs() < 1e-9);
+            assert!((st.std_dev - 1.25f64.sqrt()).abs() < 1e-9);
+        }
     }
 }

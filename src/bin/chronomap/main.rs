@@ -9,6 +9,7 @@ mod evaluate;
 mod info;
 mod predict;
 mod rasterize;
+mod series;
 mod synth;
 mod train;
 mod update;
@@ -29,6 +30,8 @@ enum Command {
     Info(info::Args),
     /// Burn OSM (.osm, .osm.pbf) or GeoJSON vectors into a u8 label GeoTIFF on a reference grid.
     Rasterize(rasterize::Args),
+    /// Landsat Collection 2 Level-2 scenes as downloaded -> a series manifest (no GDAL step).
+    Series(series::Args),
     /// Write the synthetic Saint-Louis world (GeoTIFF series, cloud masks, OSM, manifest).
     Synth(synth::Args),
     /// Train the spatio-temporal network on a scene series.
@@ -50,6 +53,7 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Info(a) => info::run(a),
         Command::Rasterize(a) => rasterize::run(a),
+        Command::Series(a) => series::run(a),
         Command::Synth(a) => synth::run(a),
         Command::Train(a) => train::run(a),
         Command::Predict(a) => predict::run(a),

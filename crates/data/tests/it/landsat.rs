@@ -5,46 +5,14 @@
 use std::path::{Path, PathBuf};
 
 use chronomap_data::products::{LandsatOptions, landsat_manifest};
+use chronomap_data::testkit::{
+    LANDSAT_ADD as ADD, LANDSAT_H as H, LANDSAT_MULT as MULT, LANDSAT_W as W, landsat_dn as dn,
+};
 use chronomap_data::{
     Error, ProductProblem, QUALITY_CLEAR, QUALITY_MASKED, QUALITY_NODATA, SceneSeries,
 };
-use chronomap_geo::{GeoTransform, RasterData, RasterSpec, SampleType, Window, write_geotiff};
+use chronomap_geo::Window;
 
-const W: usize = 12;
-const H: usize = 10;
-/// Collection 2 surface-reflectance factors (the same for every band).
-const MULT: f64 = 2.75e-5;
-const ADD: f64 = -0.2;
-
-/// Raw DN of band number `n` at scene pixel (r, c): distinct per band so that the band
-/// mapping is checked; 0 (fill) in the first column.
-fn dn(n: u8, r: usize, c: usize) -> u16 {
-    if c == 0 {
-        0
-    } else {
-        8000 + 1000 * n as u16 + (r * W + c) as u16
-    }
-}
-
-/// QA_PIXEL of scene pixel (r, c): fill in column 0, cloud (bit 3) in row 2, snow (bit 5)
-/// at (5, 5), water (bit 7, not masked) in row 7, clear (bit 6) elsewhere.
-fn qa(r: usize, c: usize) -> u16 {
-    if c == 0 {
-        1
-    } else if r == 2 {
-        1 << 3 | 1 << 1
-    } else if (r, c) == (5, 5) {
-        1 << 5
-    } else if r == 7 {
-        1 << 7 | 1 << 6
-    } else {
-        1 << 6
-    }
-}
-
-/// Writes a scene of `spacecraft` (8: OLI band numbers 1-7, 7: ETM+ 1-5 and 7) on
-/// path/row `wrs` and `date`, with its origin `shift` pixels (col, row) from the reference,
-/// and MTL as JSON or text.
 fn scene(
     root: &Path,
     spacecraft: u8,
@@ -54,103 +22,7 @@ fn scene(
     json: bool,
     level: &str,
 ) -> PathBuf {
-    let prefix = if spacecraft >= 8 { "LC0" } else { "LE0" };
-    let ymd = date.replace('-', "");
-    let id = format!(
-        "{prefix}{spacecraft}_{level}_{:03}{:03}_{ymd}_20240101_02_T1",
-        wrs.0, wrs.1
-    );
-    let dir = root.join(&id);
-    std::fs::create_dir_all(&dir).unwrap();
-    let gt = GeoTransform::north_up(
-        300_885.0 + 30.0 * shift.0 as f64,
-        1_800_015.0 - 30.0 * shift.1 as f64,
-        30.0,
-    );
-    let spec = |nodata: Option<f64>| {
-        let s = RasterSpec::new(W, H, 1, SampleType::U16)
-            .with_geotransform(gt)
-            .with_epsg(32628);
-        match nodata {
-            Some(v) => s.with_nodata(v),
-            None => s,
-        }
-    };
-    let numbers: &[u8] = if spacecraft >= 8 {
-        &[1, 2, 3, 4, 5, 6, 7]
-    } else {
-        &[1, 2, 3, 4, 5, 7]
-    };
-    let mut files = Vec::new();
-    for &n in numbers {
-        let name = format!("{id}_SR_B{n}.TIF");
-        let data: Vec<u16> = (0..H * W).map(|i| dn(n, i / W, i % W)).collect();
-        write_geotiff(dir.join(&name), &spec(Some(0.0)), RasterData::U16(&data)).unwrap();
-        files.push((n, name));
-    }
-    let qa_name = format!("{id}_QA_PIXEL.TIF");
-    let q: Vec<u16> = (0..H * W).map(|i| qa(i / W, i % W)).collect();
-    write_geotiff(dir.join(&qa_name), &spec(Some(1.0)), RasterData::U16(&q)).unwrap();
-    let mut contents = vec![
-        ("LANDSAT_PRODUCT_ID".to_string(), id.clone()),
-        ("PROCESSING_LEVEL".to_string(), level.to_string()),
-        ("COLLECTION_NUMBER".to_string(), "02".to_string()),
-        ("FILE_NAME_QUALITY_L1_PIXEL".to_string(), qa_name),
-    ];
-    for (n, name) in &files {
-        contents.push((format!("FILE_NAME_BAND_{n}"), name.clone()));
-    }
-    let attrs = vec![
-        ("SPACECRAFT_ID".to_string(), format!("LANDSAT_{spacecraft}")),
-        ("WRS_PATH".to_string(), wrs.0.to_string()),
-        ("WRS_ROW".to_string(), wrs.1.to_string()),
-        ("DATE_ACQUIRED".to_string(), date.to_string()),
-        ("CLOUD_COVER".to_string(), "12.34".to_string()),
-    ];
-    let mut refl = Vec::new();
-    for (n, _) in &files {
-        refl.push((format!("REFLECTANCE_MULT_BAND_{n}"), format!("{MULT:.4E}")));
-        refl.push((format!("REFLECTANCE_ADD_BAND_{n}"), format!("{ADD:.6}")));
-    }
-    let groups = [
-        ("PRODUCT_CONTENTS", contents),
-        ("IMAGE_ATTRIBUTES", attrs),
-        ("LEVEL2_SURFACE_REFLECTANCE_PARAMETERS", refl),
-    ];
-    if json {
-        // USGS writes every value as a string
-        let mut root = serde_json::Map::new();
-        for (g, kv) in &groups {
-            let obj: serde_json::Map<String, serde_json::Value> = kv
-                .iter()
-                .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
-                .collect();
-            root.insert(g.to_string(), serde_json::Value::Object(obj));
-        }
-        let doc = serde_json::json!({ "LANDSAT_METADATA_FILE": root });
-        std::fs::write(
-            dir.join(format!("{id}_MTL.json")),
-            serde_json::to_string_pretty(&doc).unwrap(),
-        )
-        .unwrap();
-    } else {
-        let mut t = String::from("GROUP = LANDSAT_METADATA_FILE\n");
-        for (g, kv) in &groups {
-            t += &format!("  GROUP = {g}\n");
-            for (k, v) in kv {
-                let numeric = v.parse::<f64>().is_ok();
-                if numeric {
-                    t += &format!("    {k} = {v}\n");
-                } else {
-                    t += &format!("    {k} = \"{v}\"\n");
-                }
-            }
-            t += &format!("  END_GROUP = {g}\n");
-        }
-        t += "END_GROUP = LANDSAT_METADATA_FILE\nEND\n";
-        std::fs::write(dir.join(format!("{id}_MTL.txt")), t).unwrap();
-    }
-    dir
+    chronomap_data::testkit::landsat_scene(root, spacecraft, wrs, date, shift, json, level).unwrap()
 }
 
 #[test]
@@ -160,8 +32,12 @@ fn landsat_7_and_8_scenes_make_one_series_without_preprocessing() {
     scene(&root, 8, (205, 49), "2020-01-15", (0, 0), true, "L2SP");
     scene(&root, 7, (205, 49), "2020-01-23", (2, -1), false, "L2SP");
     scene(&root, 9, (205, 49), "2020-01-31", (0, 0), true, "L2SR");
-    let (manifest, scenes) =
-        landsat_manifest(&[root.clone()], &LandsatOptions::default(), dir.path()).unwrap();
+    let (manifest, scenes) = landsat_manifest(
+        std::slice::from_ref(&root),
+        &LandsatOptions::default(),
+        dir.path(),
+    )
+    .unwrap();
     assert_eq!(scenes.len(), 3);
     assert_eq!(
         manifest.bands,
@@ -257,7 +133,12 @@ fn landsat_problems_are_typed_and_name_the_product() {
         .find(|p| p.to_string_lossy().ends_with("_SR_B5.TIF"))
         .unwrap();
     std::fs::remove_file(&b5).unwrap();
-    let err = landsat_manifest(&[c.clone()], &LandsatOptions::default(), dir.path()).unwrap_err();
+    let err = landsat_manifest(
+        std::slice::from_ref(&c),
+        &LandsatOptions::default(),
+        dir.path(),
+    )
+    .unwrap_err();
     assert!(
         matches!(&err, Error::Product { problem: ProductProblem::MissingFile { file }, .. } if *file == b5),
         "{err:?}"
