@@ -1,4 +1,4 @@
-//! Satellite products as providers deliver them, read into a [`Manifest`] without any
+//! Satellite products as providers deliver them, read into a [`Manifest`](crate::Manifest) without any
 //! preprocessing: Landsat Collection 2 Level-2 scenes ([`landsat`]).
 //!
 //! A product reader finds the bands, the quality mask and the radiometric factors in the
