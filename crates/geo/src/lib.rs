@@ -30,6 +30,7 @@
 
 mod atomic_file;
 mod chunk_cache;
+mod class_style;
 mod class_table;
 pub mod crs;
 mod error;
@@ -47,6 +48,7 @@ pub mod vector;
 mod window;
 mod writer;
 
+pub use class_style::{class_style_paths, write_class_style};
 pub use class_table::{
     BACKGROUND, BUILDING, BurnAs, ClassDef, ClassRule, ClassTable, NODATA, ROAD, VEGETATION, WATER,
 };

@@ -62,6 +62,10 @@ pub struct RasterSpec {
     pub band_names: Vec<String>,
     /// Force BigTIFF (`Some(true)`) or classic TIFF (`Some(false)`); `None` decides by size.
     pub bigtiff: Option<bool>,
+    /// A colour table (up to 256 RGB entries, index = pixel value; missing entries black)
+    /// for a one-band `u8` raster of classes: written as the TIFF `ColorMap` (palette
+    /// photometric), which GDAL reports as the band's colour table and QGIS uses to draw it.
+    pub palette: Option<Vec<[u8; 3]>>,
 }
 
 impl RasterSpec {
@@ -83,6 +87,7 @@ impl RasterSpec {
             interleave: Interleave::Band,
             band_names: Vec::new(),
             bigtiff: None,
+            palette: None,
         }
     }
 
@@ -93,6 +98,12 @@ impl RasterSpec {
             epsg: grid.epsg,
             ..RasterSpec::new(grid.width, grid.height, bands, sample_type)
         }
+    }
+
+    /// Sets the colour table of a one-band `u8` class raster (see [`RasterSpec::palette`]).
+    pub fn with_palette(mut self, colors: Vec<[u8; 3]>) -> Self {
+        self.palette = Some(colors);
+        self
     }
 
     /// Sets the geotransform.
@@ -195,6 +206,11 @@ impl RasterSpec {
             }
         } else if self.rows_per_strip == 0 {
             return bad("rows_per_strip must be positive");
+        }
+        if let Some(p) = &self.palette {
+            if self.bands != 1 || self.sample_type != SampleType::U8 || p.len() > 256 {
+                return bad("a colour table needs one u8 band and at most 256 colours");
+            }
         }
         if !(1..=9).contains(&self.deflate_level) {
             return bad("deflate_level must be 1-9");
@@ -655,7 +671,17 @@ impl GeoTiffWriter {
         let bits = (s.sample_type.size_bytes() * 8) as u16;
         ifd.shorts(tags::BITS_PER_SAMPLE, &vec![bits; s.bands]);
         ifd.short(tags::COMPRESSION, s.compression.tiff_code());
-        ifd.short(tags::PHOTOMETRIC, 1); // MinIsBlack
+        // MinIsBlack, or Palette with a colour map (16-bit components: 8-bit x 257)
+        ifd.short(tags::PHOTOMETRIC, if s.palette.is_some() { 3 } else { 1 });
+        if let Some(p) = &s.palette {
+            let mut map = vec![0u16; 3 * 256];
+            for (i, c) in p.iter().enumerate() {
+                for (k, &v) in c.iter().enumerate() {
+                    map[k * 256 + i] = u16::from(v) * 257;
+                }
+            }
+            ifd.shorts(tags::COLOR_MAP, &map);
+        }
         ifd.short(tags::SAMPLES_PER_PIXEL, s.bands as u16);
         ifd.short(
             tags::PLANAR_CONFIGURATION,

@@ -327,6 +327,17 @@ fn run_to_files(
 ) -> Result<Vec<MapFile>> {
     std::fs::create_dir_all(out_dir).map_err(|e| Error::io(out_dir, e))?;
     let k = card.model.num_classes;
+    // the class maps' colour table: the quicklooks' colours, black for 255 (no prediction)
+    let mut palette = crate::quicklook::class_palette(&card.classes, k);
+    palette.resize(256, [0, 0, 0]);
+    let class_names: Vec<String> = (0..k)
+        .map(|i| {
+            card.classes
+                .get(i)
+                .cloned()
+                .unwrap_or_else(|| format!("class {i}"))
+        })
+        .collect();
     let mut w = Writers {
         files: Vec::new(),
         classes: Vec::new(),
@@ -344,7 +355,9 @@ fn run_to_files(
             let cpath = out_dir.join(format!("{}_{tag}.tif", names[d]));
             let classes = GeoTiffWriter::create(
                 &cpath,
-                spec_for(series, 1, SampleType::U8).with_band_names([format!("{tag} classes")]),
+                spec_for(series, 1, SampleType::U8)
+                    .with_band_names([format!("{tag} classes")])
+                    .with_palette(palette.clone()),
             )?;
             let ppath = out_dir.join(format!("{}_{tag}_probs.tif", names[d]));
             let with_probs = products.probability_dates.contains(&d);
@@ -391,6 +404,10 @@ fn run_to_files(
     }
     for p in w.probs.into_iter().flatten() {
         p.finish()?;
+    }
+    // named, coloured classes in GDAL and QGIS (<map>.tif.aux.xml, <map>.qml)
+    for f in &w.files {
+        chronomap_geo::write_class_style(&f.classes, &class_names, &palette, Some(IGNORE_LABEL))?;
     }
     Ok(w.files)
 }

@@ -117,7 +117,28 @@ pub fn rasterize_to_geotiff(
             },
             e => e,
         })?;
-    let spec = RasterSpec::for_grid(&grid, 1, SampleType::U8).with_band_names(["labels"]);
+    let colors = crate::quicklook::class_colors(table);
+    let spec = RasterSpec::for_grid(&grid, 1, SampleType::U8)
+        .with_band_names(["labels"])
+        .with_palette(colors.clone());
+    let out = out.as_ref();
     write_geotiff(out, &spec, RasterData::U8(&labels))?;
+    // class names and a QGIS style beside the labels
+    let top = table
+        .classes
+        .iter()
+        .map(|c| c.id as usize + 1)
+        .max()
+        .unwrap_or(0);
+    let names: Vec<String> = (0..top)
+        .map(|i| {
+            table
+                .classes
+                .iter()
+                .find(|c| c.id as usize == i)
+                .map_or_else(|| format!("class {i}"), |c| c.name.clone())
+        })
+        .collect();
+    crate::write_class_style(out, &names, &colors, Some(crate::class_table::NODATA))?;
     Ok(report)
 }

@@ -13,6 +13,7 @@ pub(crate) const STRIP_BYTE_COUNTS: u16 = 279;
 pub(crate) const PLANAR_CONFIGURATION: u16 = 284;
 pub(crate) const SOFTWARE: u16 = 305;
 pub(crate) const PREDICTOR: u16 = 317;
+pub(crate) const COLOR_MAP: u16 = 320;
 pub(crate) const JPEG_TABLES: u16 = 347;
 pub(crate) const TILE_WIDTH: u16 = 322;
 pub(crate) const TILE_LENGTH: u16 = 323;
@@ -91,6 +92,7 @@ pub(crate) fn name(tag: u16) -> &'static str {
         GEO_ASCII_PARAMS => "GeoAsciiParams",
         GDAL_METADATA => "GDAL_METADATA",
         GDAL_NODATA => "GDAL_NODATA",
+        COLOR_MAP => "ColorMap",
         _ => "(unknown tag)",
     }
 }

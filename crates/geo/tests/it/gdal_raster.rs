@@ -788,3 +788,50 @@ fn gdal_reads_chronomap_outputs() {
         }
     }
 }
+
+/// A class raster with a colour table and its sidecars: `gdalinfo` reports the colour table
+/// (palette interpretation, our colours as 8-bit entries) and the category names from the
+/// `.aux.xml`; the QGIS style lists the same classes and colours.
+#[test]
+fn class_maps_carry_colours_and_names_gdal_reads() {
+    crate::require_gdal!();
+    let dir = tempfile::tempdir().unwrap();
+    let tif = dir.path().join("classes.tif");
+    let colors = vec![[10, 20, 30], [220, 40, 40], [0, 128, 255]];
+    let spec = RasterSpec::new(16, 16, 1, SampleType::U8)
+        .with_geotransform(GeoTransform::north_up(355_000.0, 1_780_000.0, 10.0))
+        .with_epsg(32628)
+        .with_palette(colors.clone());
+    let data: Vec<u8> = (0..256).map(|i| (i % 3) as u8).collect();
+    write_geotiff(&tif, &spec, RasterData::U8(&data)).unwrap();
+    let names: Vec<String> = ["water", "building", "road"].map(String::from).to_vec();
+    chronomap_geo::write_class_style(&tif, &names, &colors, Some(255)).unwrap();
+    let out = std::process::Command::new("gdalinfo")
+        .arg(&tif)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("ColorInterp=Palette"), "{text}");
+    assert!(
+        text.contains("Color Table (RGB with 256 entries)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("0: 10,20,30,255") && text.contains("1: 220,40,40,255"),
+        "{text}"
+    );
+    assert!(text.contains("Categories:"), "{text}");
+    for (i, n) in names.iter().enumerate() {
+        assert!(text.contains(&format!("{i}: {n}")), "{n}: {text}");
+    }
+    let qml = std::fs::read_to_string(dir.path().join("classes.qml")).unwrap();
+    assert!(
+        qml.contains(r##"<paletteEntry value="2" color="#0080ff" label="road" alpha="255"/>"##)
+    );
+    // and chronomap reads its own palette file back as plain class values
+    let back = GeoTiffReader::open(&tif)
+        .unwrap()
+        .read_window_u8(Window::full(16, 16), &[0])
+        .unwrap();
+    assert_eq!(back, data);
+}

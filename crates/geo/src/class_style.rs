@@ -1,0 +1,88 @@
+//! Sidecar files that make a class raster open with named, coloured classes in GIS tools:
+//! `<map>.tif.aux.xml` (GDAL's PAM: category names, which `gdalinfo` lists and QGIS shows) and
+//! `<map>.qml` (a QGIS paletted style, loaded automatically beside the raster). The colours
+//! themselves go into the GeoTIFF's own colour table ([`RasterSpec::with_palette`](crate::RasterSpec::with_palette)).
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use crate::atomic_file::temp_next_to;
+use crate::error::{Error, Result};
+
+fn xml_escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// `<tif>.aux.xml` and `<tif without extension>.qml`.
+pub fn class_style_paths(tif: &Path) -> (PathBuf, PathBuf) {
+    let mut aux = tif.as_os_str().to_owned();
+    aux.push(".aux.xml");
+    (PathBuf::from(aux), tif.with_extension("qml"))
+}
+
+fn write_atomic(path: &Path, text: &str) -> Result<()> {
+    let mut tmp = temp_next_to(path).map_err(|e| Error::io(path, e))?;
+    tmp.write_all(text.as_bytes())
+        .and_then(|_| tmp.flush())
+        .map_err(|e| Error::io(path, e))?;
+    tmp.persist(path).map_err(|e| Error::io(path, e.error))?;
+    Ok(())
+}
+
+/// Writes the GDAL PAM and QGIS style sidecars of the one-band class raster `tif`: class
+/// `i` is named `names[i]` and drawn in `colors[i]`; `nodata` (e.g. 255, unlabelled / no
+/// prediction) is listed as transparent in the style. Each file is written to a temporary
+/// file and renamed into place.
+///
+/// # Errors
+/// [`Error::Io`] naming the sidecar that could not be written.
+///
+/// # Examples
+/// ```
+/// use chronomap_geo::{class_style_paths, write_class_style};
+/// let dir = tempfile::tempdir()?;
+/// let tif = dir.path().join("map.tif");
+/// let names = vec!["background".to_string(), "building".to_string()];
+/// write_class_style(&tif, &names, &[[0, 0, 0], [220, 40, 40]], Some(255))?;
+/// let (aux, qml) = class_style_paths(&tif);
+/// assert!(std::fs::read_to_string(aux)?.contains("<Category>building</Category>"));
+/// assert!(std::fs::read_to_string(qml)?.contains(r##"color="#dc2828" label="building""##));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn write_class_style(
+    tif: &Path,
+    names: &[String],
+    colors: &[[u8; 3]],
+    nodata: Option<u8>,
+) -> Result<()> {
+    let (aux, qml) = class_style_paths(tif);
+    let mut pam = String::from("<PAMDataset>\n  <PAMRasterBand band=\"1\">\n    <CategoryNames>\n");
+    for n in names {
+        pam += &format!("      <Category>{}</Category>\n", xml_escape(n));
+    }
+    pam += "    </CategoryNames>\n  </PAMRasterBand>\n</PAMDataset>\n";
+    write_atomic(&aux, &pam)?;
+    let mut style = String::from(
+        "<!DOCTYPE qgis PUBLIC 'http://mrcc.com/qgis.dtd' 'SYSTEM'>\n\
+         <qgis version=\"3.28.0\" styleCategories=\"AllStyleCategories\">\n  <pipe>\n    \
+         <rasterrenderer type=\"paletted\" band=\"1\" opacity=\"1\" alphaBand=\"-1\" nodataColor=\"\">\n      \
+         <colorPalette>\n",
+    );
+    for (i, n) in names.iter().enumerate() {
+        let [r, g, b] = colors.get(i).copied().unwrap_or([0, 0, 0]);
+        style += &format!(
+            "        <paletteEntry value=\"{i}\" color=\"#{r:02x}{g:02x}{b:02x}\" label=\"{}\" alpha=\"255\"/>\n",
+            xml_escape(n)
+        );
+    }
+    if let Some(nd) = nodata {
+        style += &format!(
+            "        <paletteEntry value=\"{nd}\" color=\"#000000\" label=\"no data\" alpha=\"0\"/>\n"
+        );
+    }
+    style += "      </colorPalette>\n    </rasterrenderer>\n  </pipe>\n</qgis>\n";
+    write_atomic(&qml, &style)
+}
