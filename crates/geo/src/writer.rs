@@ -207,10 +207,10 @@ impl RasterSpec {
         } else if self.rows_per_strip == 0 {
             return bad("rows_per_strip must be positive");
         }
-        if let Some(p) = &self.palette {
-            if self.bands != 1 || self.sample_type != SampleType::U8 || p.len() > 256 {
-                return bad("a colour table needs one u8 band and at most 256 colours");
-            }
+        if let Some(p) = &self.palette
+            && (self.bands != 1 || self.sample_type != SampleType::U8 || p.len() > 256)
+        {
+            return bad("a colour table needs one u8 band and at most 256 colours");
         }
         if !(1..=9).contains(&self.deflate_level) {
             return bad("deflate_level must be 1-9");
