@@ -84,7 +84,7 @@ pub enum Error {
         series: Vec<String>,
     },
     /// Reading or writing a raster or vector file failed (the geo error names the file).
-    #[error("raster or vector i/o failed")]
+    #[error(transparent)]
     Geo(#[from] chronomap_geo::Error),
 
     // ----- the caller is at fault --------------------------------------------------------------

@@ -318,7 +318,7 @@ fn resolve(base: &Path, manifest: &Path, p: &Path) -> Result<PathBuf> {
     } else {
         base.join(p)
     };
-    if !full.exists() {
+    if !chronomap_geo::archive::path_exists(&full) {
         return Err(Error::manifest(
             manifest,
             ManifestProblem::MissingFile { path: full },

@@ -30,6 +30,14 @@ pub enum Error {
         #[source]
         problem: VectorProblem,
     },
+    /// An archive (`.tar`) is malformed, truncated, or lacks a member asked for.
+    #[error("archive {path:?}: {detail}")]
+    Archive {
+        /// The archive (or the `/vsitar/` path).
+        path: PathBuf,
+        /// What is wrong.
+        detail: String,
+    },
     /// A class table (JSON) is malformed or inconsistent.
     #[error("invalid class table {path:?}")]
     ClassTable {

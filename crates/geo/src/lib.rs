@@ -28,6 +28,7 @@
 //! # Features
 //! This crate has no optional features; everything is pure Rust.
 
+pub mod archive;
 mod atomic_file;
 mod chunk_cache;
 mod class_style;

@@ -77,7 +77,9 @@ impl std::fmt::Debug for GeoTiffReader {
 }
 
 impl GeoTiffReader {
-    /// Opens `path` and parses its first image directory and georeferencing.
+    /// Opens `path` and parses its first image directory and georeferencing. `path` may name
+    /// a member of an uncompressed `.tar` archive in GDAL's syntax,
+    /// `/vsitar/<archive>.tar/<member>`: it is read in place (see [`crate::archive`]).
     ///
     /// # Errors
     /// [`Error::Io`] if the file cannot be opened; [`Error::Tiff`] if it is not a valid TIFF
@@ -86,9 +88,23 @@ impl GeoTiffReader {
     /// 1-bit or complex samples, ...).
     pub fn open(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();
+        if crate::archive::split_vsitar(path).is_some() {
+            // a member of a .tar archive, read in place
+            let (archive, m) = crate::archive::find_member(path)?;
+            let file = std::fs::File::open(&archive).map_err(|e| Error::io(&archive, e))?;
+            let source = FileSource {
+                file,
+                len: m.size,
+                base: m.offset,
+            };
+            return Self::from_source(path.to_path_buf(), Box::new(source));
+        }
         let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
         let len = file.metadata().map_err(|e| Error::io(path, e))?.len();
-        Self::from_source(path.to_path_buf(), Box::new(FileSource { file, len }))
+        Self::from_source(
+            path.to_path_buf(),
+            Box::new(FileSource { file, len, base: 0 }),
+        )
     }
 
     /// Parses a TIFF held in memory (error messages name the file `<memory>`).

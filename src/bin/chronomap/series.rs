@@ -14,14 +14,15 @@ use indicatif::{ProgressBar, ProgressStyle};
 #[derive(clap::Args, Debug)]
 #[command(
     after_help = "Sources are Landsat Collection 2 Level-2 scenes as USGS delivers them \
-    (unpacked): a scene folder holding *_MTL.json or *_MTL.txt, *_SR_B*.TIF and *_QA_PIXEL.TIF, \
-    the MTL file itself, or a folder of scene folders. Scenes of one WRS-2 path/row make one \
+    : the .tar bundle (read in place, not unpacked), a scene folder holding *_MTL.json or \
+    *_MTL.txt, *_SR_B*.TIF and *_QA_PIXEL.TIF, the MTL file itself, or a folder of bundles or \
+    scene folders. Scenes of one WRS-2 path/row make one \
     series; Landsat 4-9 may be mixed (bands are matched by common name).\n\nExample:\n  \
     chronomap series downloads/ --out saint-louis/manifest.json\n  \
     chronomap train --data saint-louis/manifest.json --out run"
 )]
 pub struct Args {
-    /// Scene folders, MTL files, or folders of scene folders.
+    /// Scene .tar bundles, scene folders, MTL files, or folders of those.
     #[arg(required = true)]
     pub sources: Vec<PathBuf>,
     /// The manifest to write (paths in it are relative to its folder where they can be).

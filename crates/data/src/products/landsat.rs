@@ -1,6 +1,7 @@
 //! Landsat Collection 2 Level-2 scenes (Landsat 4-9, surface reflectance) as USGS delivers
-//! them: a folder (or the files of one scene side by side) holding `*_MTL.json` or
-//! `*_MTL.txt`, the `*_SR_B*.TIF` bands and `*_QA_PIXEL.TIF`.
+//! them: the `.tar` bundle (read in place, never unpacked), or a folder (or the files of one
+//! scene side by side) holding `*_MTL.json` or `*_MTL.txt`, the `*_SR_B*.TIF` bands and
+//! `*_QA_PIXEL.TIF`.
 //!
 //! - Bands are named by their common names, whatever the sensor numbers them:
 //!   Landsat 8/9 OLI `B1` coastal, `B2` blue, `B3` green, `B4` red, `B5` nir, `B6` swir1,
@@ -191,6 +192,11 @@ fn parse_mtl_txt(path: &Path, text: &str) -> Result<Mtl> {
     Ok(out)
 }
 
+/// Whether `p` is a `.tar` file.
+fn is_tar(p: &Path) -> bool {
+    p.is_file() && p.extension().is_some_and(|e| e.eq_ignore_ascii_case("tar"))
+}
+
 /// The metadata file of a scene given as its metadata file or its folder (`*_MTL.json`
 /// preferred over `*_MTL.txt`).
 fn metadata_file(source: &Path) -> Result<PathBuf> {
@@ -242,8 +248,80 @@ impl LandsatScene {
     /// [`Error::Product`]: no metadata, unreadable metadata, a missing key, not a
     /// Collection 2 Level-2 product, a listed file that is absent; [`Error::Io`].
     pub fn open(source: impl AsRef<Path>) -> Result<Self> {
-        let path = metadata_file(source.as_ref())?;
+        let source = source.as_ref();
+        if is_tar(source) {
+            return Self::open_tar(source);
+        }
+        let path = metadata_file(source)?;
         let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
+        let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        Self::parse(
+            &path,
+            &text,
+            &|name| {
+                let p = dir.join(name);
+                p.is_file().then_some(p)
+            },
+            &|name| dir.join(name),
+        )
+    }
+
+    /// Reads a scene from its `.tar` bundle as USGS delivers it, in place: the bands become
+    /// `/vsitar/<archive>/<member>` paths (GDAL's syntax), read without unpacking.
+    ///
+    /// # Errors
+    /// As [`LandsatScene::open`]; [`chronomap_geo::Error::Archive`] for a corrupt archive.
+    pub fn open_tar(archive: &Path) -> Result<Self> {
+        let members = chronomap_geo::archive::tar_members(archive)?;
+        let base = |n: &str| n.rsplit('/').next().unwrap_or(n).to_string();
+        let mtl = ["_MTL.JSON", "_MTL.TXT"]
+            .iter()
+            .find_map(|ext| {
+                members
+                    .iter()
+                    .find(|m| base(&m.name).to_ascii_uppercase().ends_with(ext))
+            })
+            .ok_or_else(|| bad(archive, ProductProblem::NotFound))?;
+        if mtl.size > 16 << 20 {
+            return Err(bad(
+                archive,
+                ProductProblem::Metadata {
+                    detail: format!("{} is {} bytes, not a metadata file", mtl.name, mtl.size),
+                },
+            ));
+        }
+        let mut bytes = vec![0u8; mtl.size as usize];
+        {
+            use std::io::{Read, Seek, SeekFrom};
+            let mut f = std::fs::File::open(archive).map_err(|e| Error::io(archive, e))?;
+            f.seek(SeekFrom::Start(mtl.offset))
+                .and_then(|_| f.read_exact(&mut bytes))
+                .map_err(|e| Error::io(archive, e))?;
+        }
+        let text = String::from_utf8_lossy(&bytes).into_owned();
+        let meta = chronomap_geo::archive::vsitar_path(archive, &mtl.name);
+        Self::parse(
+            &meta,
+            &text,
+            &|name| {
+                members
+                    .iter()
+                    .find(|m| base(&m.name) == name)
+                    .map(|m| chronomap_geo::archive::vsitar_path(archive, &m.name))
+            },
+            &|name| chronomap_geo::archive::vsitar_path(archive, name),
+        )
+    }
+
+    /// A scene from its metadata text; `locate(name)` gives the path of a file the metadata
+    /// names when the product holds it, `expected(name)` where it would be (for messages).
+    fn parse(
+        path: &Path,
+        text: &str,
+        locate: &dyn Fn(&str) -> Option<PathBuf>,
+        expected: &dyn Fn(&str) -> PathBuf,
+    ) -> Result<Self> {
+        let path = path.to_path_buf();
         let is_json = text.trim_start().starts_with('{');
         let mtl = if is_json {
             parse_mtl_json(&path, &text)?
@@ -320,7 +398,6 @@ impl LandsatScene {
         let cloud_cover = num("IMAGE_ATTRIBUTES", "CLOUD_COVER")
             .ok()
             .filter(|c| *c >= 0.0);
-        let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
         let file = |key: &str, fallback: String| -> Result<PathBuf> {
             let name = mtl
                 .get("PRODUCT_CONTENTS")
@@ -331,11 +408,14 @@ impl LandsatScene {
             if name.contains('/') || name.contains('\\') || name.contains("..") {
                 return Err(key_err("PRODUCT_CONTENTS", key));
             }
-            let p = dir.join(&name);
-            if !p.is_file() {
-                return Err(bad(&path, ProductProblem::MissingFile { file: p }));
-            }
-            Ok(p)
+            locate(&name).ok_or_else(|| {
+                bad(
+                    &path,
+                    ProductProblem::MissingFile {
+                        file: expected(&name),
+                    },
+                )
+            })
         };
         let mut bands = BTreeMap::new();
         let mut factors = BTreeMap::new();
@@ -410,8 +490,9 @@ impl LandsatScene {
     }
 }
 
-/// Finds the scenes of `sources`: each a scene's metadata file, a scene folder, or a folder
-/// of scene folders (or of several scenes' files side by side).
+/// Finds the scenes of `sources`: each a scene's metadata file, a scene folder, a scene's
+/// `.tar` bundle (read in place), or a folder of scene folders, of bundles, or of several
+/// scenes' files side by side.
 ///
 /// # Errors
 /// As [`LandsatScene::open`]; [`ProductProblem::NotFound`] when a source holds no scene.
@@ -426,6 +507,20 @@ pub fn find_scenes(sources: &[PathBuf]) -> Result<Vec<LandsatScene>> {
         if !here.is_empty() {
             for m in here {
                 scenes.push(LandsatScene::open(m)?);
+            }
+            continue;
+        }
+        // a folder of .tar bundles
+        let mut tars: Vec<PathBuf> = std::fs::read_dir(src)
+            .map_err(|e| Error::io(src, e))?
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| is_tar(p))
+            .collect();
+        if !tars.is_empty() {
+            tars.sort();
+            for t in tars {
+                scenes.push(LandsatScene::open(t)?);
             }
             continue;
         }
@@ -451,6 +546,9 @@ pub fn find_scenes(sources: &[PathBuf]) -> Result<Vec<LandsatScene>> {
 
 /// A path as the manifest in `dir` should hold it: relative when under `dir`, else absolute.
 fn manifest_path(dir: &Path, p: &Path) -> PathBuf {
+    if chronomap_geo::archive::split_vsitar(p).is_some() {
+        return p.to_path_buf(); // already absolute, and `absolute` would fold its `//`
+    }
     let abs = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
     let (d, p) = (abs(dir), abs(p));
     p.strip_prefix(&d).map(Path::to_path_buf).unwrap_or(p)

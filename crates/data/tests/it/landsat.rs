@@ -167,3 +167,74 @@ fn landsat_problems_are_typed_and_name_the_product() {
         })
     ));
 }
+
+/// A scene as USGS's `.tar` bundle (flat, made here with GNU tar) is read in place: the bands
+/// are `/vsitar/` paths (GDAL's syntax, which `gdalinfo` opens too) and read the same pixels
+/// as the unpacked folder. A truncated bundle is a typed error naming it.
+#[test]
+fn tar_bundles_are_read_in_place() {
+    let dir = tempfile::tempdir().unwrap();
+    let unpacked = dir.path().join("unpacked");
+    let scene_dir = scene(&unpacked, 8, (205, 49), "2020-01-15", (0, 0), false, "L2SP");
+    let bundles = dir.path().join("bundles");
+    std::fs::create_dir_all(&bundles).unwrap();
+    let tar = bundles.join("LC08_L2SP_205049_20200115_20240101_02_T1.tar");
+    let mut files: Vec<String> = std::fs::read_dir(&scene_dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    files.sort();
+    let status = std::process::Command::new("tar")
+        .arg("-cf")
+        .arg(&tar)
+        .arg("-C")
+        .arg(&scene_dir)
+        .args(&files)
+        .status();
+    let Ok(status) = status else {
+        eprintln!("SKIPPED tar_bundles_are_read_in_place: no tar command");
+        return;
+    };
+    assert!(status.success());
+    let opts = LandsatOptions::default();
+    let (from_tar, _) =
+        landsat_manifest(std::slice::from_ref(&bundles), &opts, dir.path()).unwrap();
+    let red = &from_tar.dates[0].bands.as_ref().unwrap()["red"];
+    assert!(red.to_string_lossy().starts_with("/vsitar/"), "{red:?}");
+    assert!(
+        red.to_string_lossy()
+            .ends_with(".tar/LC08_L2SP_205049_20200115_20240101_02_T1_SR_B4.TIF"),
+        "{red:?}"
+    );
+    let (from_dir, _) = landsat_manifest(&[unpacked], &opts, dir.path()).unwrap();
+    let (a, b) = (dir.path().join("a.json"), dir.path().join("b.json"));
+    from_tar.save(&a).unwrap();
+    from_dir.save(&b).unwrap();
+    let (sa, sb) = (
+        SceneSeries::open(&a).unwrap(),
+        SceneSeries::open(&b).unwrap(),
+    );
+    let full = Window::full(W, H);
+    let (ia, qa) = sa.read_date(0, full).unwrap();
+    let (ib, qb) = sb.read_date(0, full).unwrap();
+    assert_eq!(qa, qb);
+    assert!(
+        ia.iter()
+            .zip(&ib)
+            .all(|(x, y)| x == y || (x.is_nan() && y.is_nan()))
+    );
+    if let Ok(out) = std::process::Command::new("gdalinfo").arg(red).output() {
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success() && text.contains(&format!("Size is {W}, {H}")),
+            "{text}"
+        );
+    }
+    // a truncated download
+    let bytes = std::fs::read(&tar).unwrap();
+    std::fs::write(&tar, &bytes[..bytes.len() / 2]).unwrap();
+    let err = landsat_manifest(&[bundles], &opts, dir.path()).unwrap_err();
+    let msg = err.to_string();
+    assert!(msg.contains(".tar") && msg.contains("truncated"), "{msg}");
+}

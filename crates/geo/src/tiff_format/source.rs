@@ -27,10 +27,12 @@ impl ByteSource for Vec<u8> {
     }
 }
 
-/// A file with its length captured at open time.
+/// A file (or a byte range of one: a member of a `.tar` archive starting at `base`) with its
+/// length captured at open time.
 pub(crate) struct FileSource {
     pub(crate) file: std::fs::File,
     pub(crate) len: u64,
+    pub(crate) base: u64,
 }
 
 impl ByteSource for FileSource {
@@ -40,12 +42,19 @@ impl ByteSource for FileSource {
 
     #[cfg(unix)]
     fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()> {
-        std::os::unix::fs::FileExt::read_exact_at(&self.file, buf, offset)
+        if offset.saturating_add(buf.len() as u64) > self.len {
+            return Err(io::ErrorKind::UnexpectedEof.into());
+        }
+        std::os::unix::fs::FileExt::read_exact_at(&self.file, buf, self.base + offset)
     }
 
     #[cfg(windows)]
-    fn read_exact_at(&self, mut buf: &mut [u8], mut offset: u64) -> io::Result<()> {
+    fn read_exact_at(&self, mut buf: &mut [u8], offset: u64) -> io::Result<()> {
         use std::os::windows::fs::FileExt;
+        if offset.saturating_add(buf.len() as u64) > self.len {
+            return Err(io::ErrorKind::UnexpectedEof.into());
+        }
+        let mut offset = self.base + offset;
         while !buf.is_empty() {
             match self.file.seek_read(buf, offset) {
                 Ok(0) => return Err(io::ErrorKind::UnexpectedEof.into()),
