@@ -208,3 +208,62 @@ pub fn path_exists(path: &Path) -> bool {
         None => path.exists(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A tar header written by hand (ustar, checksum computed as POSIX defines it: the
+    /// header's bytes summed with the checksum field as spaces).
+    fn header(name: &str, size: u64) -> [u8; 512] {
+        let mut h = [0u8; 512];
+        h[..name.len()].copy_from_slice(name.as_bytes());
+        h[100..107].copy_from_slice(b"0000644");
+        h[124..135].copy_from_slice(format!("{size:011o}").as_bytes());
+        h[156] = b'0';
+        h[257..263].copy_from_slice(b"ustar\0");
+        h[263..265].copy_from_slice(b"00");
+        h[148..156].fill(b' ');
+        let sum: u32 = h.iter().map(|&b| u32::from(b)).sum();
+        h[148..155].copy_from_slice(format!("{sum:06o}\0").as_bytes());
+        h
+    }
+
+    #[test]
+    fn members_checksums_and_vsitar_paths() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("a.tar");
+        let mut bytes = header("x.TIF", 3).to_vec();
+        bytes.extend_from_slice(&[1, 2, 3]);
+        bytes.resize(1024, 0);
+        bytes.extend_from_slice(&header("dir/y.txt", 0));
+        bytes.resize(2560, 0);
+        std::fs::write(&p, &bytes).unwrap();
+        let m = tar_members(&p).unwrap();
+        assert_eq!(
+            m,
+            vec![
+                TarMember {
+                    name: "x.TIF".into(),
+                    offset: 512,
+                    size: 3
+                },
+                TarMember {
+                    name: "dir/y.txt".into(),
+                    offset: 1536,
+                    size: 0
+                },
+            ]
+        );
+        let v = vsitar_path(&p, "x.TIF");
+        assert!(v.to_string_lossy().starts_with("/vsitar//"), "{v:?}");
+        assert_eq!(split_vsitar(&v), Some((p.clone(), "x.TIF".to_string())));
+        assert_eq!(find_member(&v).unwrap().1.offset, 512);
+        assert!(path_exists(&v) && !path_exists(&vsitar_path(&p, "z.TIF")));
+        // a flipped byte: the checksum names the header
+        bytes[10] ^= 1;
+        std::fs::write(&p, &bytes).unwrap();
+        let e = tar_members(&p).unwrap_err();
+        assert!(e.to_string().contains("checksum"), "{e}");
+    }
+}

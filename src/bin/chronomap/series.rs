@@ -13,8 +13,8 @@ use indicatif::{ProgressBar, ProgressStyle};
 /// Options of `chronomap series`.
 #[derive(clap::Args, Debug)]
 #[command(
-    after_help = "Sources are Landsat Collection 2 Level-2 scenes as USGS delivers them \
-    : the .tar bundle (read in place, not unpacked), a scene folder holding *_MTL.json or \
+    after_help = "Sources are Landsat Collection 2 Level-2 scenes as USGS delivers them: \
+    the .tar bundle (read in place, not unpacked), a scene folder holding *_MTL.json or \
     *_MTL.txt, *_SR_B*.TIF and *_QA_PIXEL.TIF, the MTL file itself, or a folder of bundles or \
     scene folders. Scenes of one WRS-2 path/row make one \
     series; Landsat 4-9 may be mixed (bands are matched by common name).\n\nExample:\n  \

@@ -586,3 +586,24 @@ fn sparse_giant_header_statistics_and_rasterize_are_bounded() {
         "{e:?}"
     );
 }
+
+/// Inputs the fuzzer (`fuzz/fuzz_targets/tiff_reader.rs`, library defaults) found: a header
+/// declaring thousands of 16-bit bands made `statistics` allocate a 512 KiB histogram per
+/// band and thread (1.9 GB, over libFuzzer's 2 GiB limit with the rest; 12 s for the
+/// slowest). Each now goes through what the fuzz target does in well under a second.
+#[test]
+fn fuzzer_found_inputs_stay_small_and_fast() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/fuzz");
+    for name in ["stats-many-bands.tif", "slow-unit.tif"] {
+        let bytes = std::fs::read(dir.join(name)).unwrap();
+        let started = std::time::Instant::now();
+        if let Ok(r) = GeoTiffReader::from_bytes(bytes) {
+            let _ = r.statistics(|_, _| {});
+            let (w, h) = (r.info().width.min(64), r.info().height.min(64));
+            let bands: Vec<usize> = (0..r.info().bands.min(4)).collect();
+            let _ = r.read_window(Window::new(0, 0, w, h), &bands);
+        }
+        let t = started.elapsed().as_secs_f64();
+        assert!(t < 2.0, "{name}: {t:.2} s");
+    }
+}
