@@ -73,6 +73,9 @@ struct Placed {
     reader: GeoTiffReader,
     col: i64,
     row: i64,
+    /// Series pixels per file pixel along each axis: 1, or an integer > 1 for a coarser mask
+    /// (a 20 m Sentinel-2 SCL on a 10 m series), read by nearest neighbour.
+    factor: usize,
     /// The file covers the series grid exactly (placement 0, same size): reads go straight
     /// through.
     exact: bool,
@@ -97,6 +100,9 @@ impl Placed {
     fn read_into(&self, window: Window, bands: &[usize], out: &mut [f32], fill: f32) -> Result<()> {
         if self.exact {
             return Ok(self.reader.read_window_into(window, bands, out)?);
+        }
+        if self.factor > 1 {
+            return self.read_coarser(window, bands, out, fill);
         }
         let info = self.reader.info();
         let (fw, fh) = (info.width as i64, info.height as i64);
@@ -133,6 +139,60 @@ impl Placed {
                 let src = &part[b * sub.area() + r * sub.width..][..sub.width];
                 let o = b * plane + (dr + r) * window.width + dc;
                 out[o..o + sub.width].copy_from_slice(src);
+            }
+        }
+        Ok(())
+    }
+
+    /// [`Placed::read_into`] for a file `factor` times coarser: series pixel (r, c) takes
+    /// file pixel (floor((r - row) / factor), floor((c - col) / factor)), the one whose area
+    /// holds the series pixel's centre (what `gdalwarp -r near` picks on aligned grids).
+    fn read_coarser(
+        &self,
+        window: Window,
+        bands: &[usize],
+        out: &mut [f32],
+        fill: f32,
+    ) -> Result<()> {
+        let k = self.factor as i64;
+        let info = self.reader.info();
+        let (fw, fh) = (info.width as i64, info.height as i64);
+        let fx = |c: usize| (c as i64 - self.col).div_euclid(k);
+        let fy = |r: usize| (r as i64 - self.row).div_euclid(k);
+        let (x0, x1) = (
+            fx(window.col).max(0),
+            fx(window.col + window.width - 1).min(fw - 1),
+        );
+        let (y0, y1) = (
+            fy(window.row).max(0),
+            fy(window.row + window.height - 1).min(fh - 1),
+        );
+        out.fill(fill);
+        if x1 < x0 || y1 < y0 {
+            return Ok(());
+        }
+        let sub = Window::new(
+            x0 as usize,
+            y0 as usize,
+            (x1 - x0 + 1) as usize,
+            (y1 - y0 + 1) as usize,
+        );
+        let part = self.reader.read_window(sub, bands)?;
+        let plane = window.area();
+        for r in 0..window.height {
+            let y = fy(window.row + r);
+            if y < y0 || y > y1 {
+                continue;
+            }
+            for c in 0..window.width {
+                let x = fx(window.col + c);
+                if x < x0 || x > x1 {
+                    continue;
+                }
+                let i = (y - y0) as usize * sub.width + (x - x0) as usize;
+                for b in 0..bands.len() {
+                    out[b * plane + r * window.width + c] = part[b * sub.area() + i];
+                }
             }
         }
         Ok(())
@@ -243,6 +303,13 @@ impl Reference {
     /// an origin on the reference's pixel lattice (to a thousandth of a pixel); its extent
     /// may differ. Without georeferencing (in both) the sizes must be equal.
     fn place(&self, r: GeoTiffReader) -> Result<Placed> {
+        self.place_with(r, false)
+    }
+
+    /// [`Reference::place`], also accepting (`coarser`) a file whose pixels are an integer
+    /// number (2 to 16) of the reference's along both axes, on its lattice: masks such as
+    /// Sentinel-2's 20 m SCL on a 10 m series.
+    fn place_with(&self, r: GeoTiffReader, coarser: bool) -> Result<Placed> {
         let i = r.info();
         let (w, h) = (i.width, i.height);
         let mismatch = if i.epsg != self.epsg {
@@ -252,12 +319,12 @@ impl Reference {
             })
         } else {
             match (&i.geotransform, &self.geotransform) {
-                (None, None) if (w, h) == (self.width, self.height) => Ok((0, 0)),
+                (None, None) if (w, h) == (self.width, self.height) => Ok((0, 0, 1)),
                 (None, None) => Err(GridMismatch::Size {
                     expected: [self.width, self.height],
                     found: [w, h],
                 }),
-                (Some(a), Some(b)) => lattice_offset(a, b),
+                (Some(a), Some(b)) => lattice_offset(a, b, coarser),
                 _ => Err(GridMismatch::GeoTransform {
                     expected: self.geotransform.map(|g| g.0),
                     found: i.geotransform.map(|g| g.0),
@@ -265,11 +332,12 @@ impl Reference {
             }
         };
         match mismatch {
-            Ok((col, row)) => Ok(Placed {
-                exact: (col, row) == (0, 0) && (w, h) == (self.width, self.height),
+            Ok((col, row, factor)) => Ok(Placed {
+                exact: factor == 1 && (col, row) == (0, 0) && (w, h) == (self.width, self.height),
                 reader: r,
                 col,
                 row,
+                factor,
             }),
             Err(mismatch) => Err(Error::GridMismatch {
                 path: r.path().to_path_buf(),
@@ -286,21 +354,32 @@ impl Reference {
 fn lattice_offset(
     a: &GeoTransform,
     b: &GeoTransform,
-) -> std::result::Result<(i64, i64), GridMismatch> {
+    coarser: bool,
+) -> std::result::Result<(i64, i64, usize), GridMismatch> {
     if same_geotransform(a, b) {
-        return Ok((0, 0));
+        return Ok((0, 0, 1));
     }
     let px = b.0[1].abs().max(b.0[5].abs()).max(1e-12);
-    let same_pixels = [1, 2, 4, 5]
-        .iter()
-        .all(|&i| (a.0[i] - b.0[i]).abs() <= 1e-6 * px);
-    let rotated = b.0[2] != 0.0 || b.0[4] != 0.0;
-    if !same_pixels || rotated {
+    let rotated = b.0[2] != 0.0 || b.0[4] != 0.0 || a.0[2] != 0.0 || a.0[4] != 0.0;
+    let ratio = (a.0[1] / b.0[1], a.0[5] / b.0[5]);
+    let k = ratio.0.round();
+    let factor = if (a.0[1] - b.0[1]).abs() <= 1e-6 * px && (a.0[5] - b.0[5]).abs() <= 1e-6 * px {
+        Some(1)
+    } else if coarser
+        && (2.0..=16.0).contains(&k)
+        && (ratio.0 - k).abs() <= 1e-6
+        && (ratio.1 - k).abs() <= 1e-6
+    {
+        Some(k as usize)
+    } else {
+        None
+    };
+    let Some(factor) = factor.filter(|_| !rotated) else {
         return Err(GridMismatch::PixelSize {
             expected: [b.0[1], b.0[5]],
             found: [a.0[1], a.0[5]],
         });
-    }
+    };
     let dc = (a.0[0] - b.0[0]) / b.0[1];
     let dr = (a.0[3] - b.0[3]) / b.0[5];
     let (c, r) = (dc.round(), dr.round());
@@ -309,7 +388,7 @@ fn lattice_offset(
             offset_px: [dc, dr],
         });
     }
-    Ok((c as i64, r as i64))
+    Ok((c as i64, r as i64, factor))
 }
 
 fn resolve(base: &Path, manifest: &Path, p: &Path) -> Result<PathBuf> {
@@ -537,7 +616,8 @@ impl SceneSeries {
                 None => (None, None),
                 Some(entry) => {
                     let path = resolve(base, source, entry.path())?;
-                    let reader = reference.place(GeoTiffReader::open(&path)?)?;
+                    // a mask may be coarser (20 m SCL on a 10 m series): nearest neighbour
+                    let reader = reference.place_with(GeoTiffReader::open(&path)?, true)?;
                     let rule = match entry {
                         MaskEntry::Path(_) => MaskRule::NonZero,
                         MaskEntry::Values {

@@ -324,9 +324,9 @@ impl LandsatScene {
         let path = path.to_path_buf();
         let is_json = text.trim_start().starts_with('{');
         let mtl = if is_json {
-            parse_mtl_json(&path, &text)?
+            parse_mtl_json(&path, text)?
         } else {
-            parse_mtl_txt(&path, &text)?
+            parse_mtl_txt(&path, text)?
         };
         let get = |group: &'static str, key: &str| -> Result<&str> {
             mtl.get(group)

@@ -556,3 +556,91 @@ fn samplers_skip_cloudy_windows_and_balance_classes() {
             .all(|w| split.split_at(w.col, w.row) == Some(Split::Validation))
     );
 }
+
+/// A 20 m mask on a 10 m series (Sentinel-2's SCL) is read by nearest neighbour, without
+/// `gdalwarp`: series pixel (r, c) takes mask pixel ((r + 2) / 2, (c + 2) / 2) for a mask
+/// whose origin is 2 series pixels up and left. The mapping equals `gdalwarp -r near -tr 10
+/// 10` onto the series grid (checked when gdal-bin is installed). Images must still be on the
+/// series' pixel size.
+#[test]
+fn a_coarser_mask_is_read_by_nearest_neighbour_like_gdalwarp() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = tiny_series(dir.path(), 16, 2, 0).unwrap();
+    let (x0, y0) = testkit::ORIGIN;
+    let gt = GeoTransform::north_up(x0 - 20.0, y0 + 20.0, 20.0);
+    // 10 x 10 mask pixels of 20 m cover the 16 x 16 series with a margin; values 0..100
+    let scl: Vec<u8> = (0..100).map(|i| i as u8).collect();
+    let spec = RasterSpec::new(10, 10, 1, SampleType::U8)
+        .with_geotransform(gt)
+        .with_epsg(32628);
+    let scl_path = dir.path().join("scl20.tif");
+    write_geotiff(&scl_path, &spec, RasterData::U8(&scl)).unwrap();
+    let expected = |r: usize, c: usize| ((r + 2) / 2 * 10 + (c + 2) / 2) as u8;
+    // the masked values: odd ones
+    let invalid: Vec<u32> = (0..100).filter(|v| v % 2 == 1).collect();
+    let mut manifest = Manifest::load(&m).unwrap();
+    manifest.dates[1].mask = Some(chronomap_data::MaskEntry::Values {
+        path: "scl20.tif".into(),
+        invalid: Some(invalid),
+        valid: None,
+        bits: None,
+    });
+    let raw = SceneSeries::open(&m)
+        .unwrap()
+        .read_date(1, Window::full(16, 16))
+        .unwrap()
+        .1;
+    manifest.save(&m).unwrap();
+    let series = SceneSeries::open(&m).unwrap();
+    let q = series.read_date(1, Window::full(16, 16)).unwrap().1;
+    for r in 0..16 {
+        for c in 0..16 {
+            let i = r * 16 + c;
+            if raw[i] == QUALITY_NODATA {
+                continue;
+            }
+            let want = if expected(r, c) % 2 == 1 {
+                QUALITY_MASKED
+            } else {
+                QUALITY_CLEAR
+            };
+            assert_eq!(q[i], want, "({r}, {c})");
+        }
+    }
+    // gdalwarp -r near onto the series grid gives the same mask values
+    let warped = dir.path().join("scl10.tif");
+    let te = [x0, y0 - 160.0, x0 + 160.0, y0].map(|v| v.to_string());
+    let ok = std::process::Command::new("gdalwarp")
+        .args(["-q", "-r", "near", "-tr", "10", "10", "-te"])
+        .args(&te)
+        .arg(&scl_path)
+        .arg(&warped)
+        .status()
+        .is_ok_and(|s| s.success());
+    if !ok {
+        eprintln!("SKIPPED the gdalwarp comparison: gdal-bin is not installed");
+        return;
+    }
+    let w = chronomap_geo::GeoTiffReader::open(&warped)
+        .unwrap()
+        .read_window_u8(Window::full(16, 16), &[0])
+        .unwrap();
+    for r in 0..16 {
+        for c in 0..16 {
+            assert_eq!(w[r * 16 + c], expected(r, c), "gdalwarp at ({r}, {c})");
+        }
+    }
+    // a 20 m image is refused (reflectance is not resampled by nearest neighbour)
+    let name = first_image_name(&m, 0);
+    replace_image(
+        dir.path(),
+        &name,
+        RasterSpec::new(8, 8, 4, SampleType::U16)
+            .with_geotransform(GeoTransform::north_up(x0, y0, 20.0))
+            .with_epsg(32628),
+    );
+    assert!(matches!(
+        SceneSeries::open(&m),
+        Err(Error::GridMismatch { mismatch, .. }) if matches!(*mismatch, GridMismatch::PixelSize { .. })
+    ));
+}
