@@ -74,8 +74,12 @@ struct Placed {
     col: i64,
     row: i64,
     /// Series pixels per file pixel along each axis: 1, or an integer > 1 for a coarser mask
-    /// (a 20 m Sentinel-2 SCL on a 10 m series), read by nearest neighbour.
+    /// (a 20 m Sentinel-2 SCL on a 10 m series, read by nearest neighbour) or a coarser
+    /// reflectance band (a 20 m `B11`, read bilinearly when `bilinear` is set).
     factor: usize,
+    /// `Some(nodata)`: read a coarser file bilinearly (GDAL's kernel: centres aligned, source
+    /// pixels that are nodata or outside the file left out and the weights renormalised).
+    bilinear: Option<Option<f32>>,
     /// The file covers the series grid exactly (placement 0, same size): reads go straight
     /// through.
     exact: bool,
@@ -102,6 +106,9 @@ impl Placed {
             return Ok(self.reader.read_window_into(window, bands, out)?);
         }
         if self.factor > 1 {
+            if let Some(nodata) = self.bilinear {
+                return self.read_bilinear(window, bands, out, fill, nodata);
+            }
             return self.read_coarser(window, bands, out, fill);
         }
         let info = self.reader.info();
@@ -192,6 +199,91 @@ impl Placed {
                 let i = (y - y0) as usize * sub.width + (x - x0) as usize;
                 for b in 0..bands.len() {
                     out[b * plane + r * window.width + c] = part[b * sub.area() + i];
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// [`Placed::read_into`] for a file `factor` times coarser, bilinearly: series pixel
+    /// (r, c) has its centre at file coordinates ((c - col + 0.5) / k - 0.5, (r - row + 0.5) /
+    /// k - 0.5) in pixel-centre units; the 2 x 2 file pixels around it are weighted by
+    /// distance, those outside the file, NaN or equal to `nodata` left out and the others'
+    /// weights renormalised; `fill` where the file pixel holding the centre is nodata or
+    /// outside (as GDAL's warper does: compared in the series tests).
+    fn read_bilinear(
+        &self,
+        window: Window,
+        bands: &[usize],
+        out: &mut [f32],
+        fill: f32,
+        nodata: Option<f32>,
+    ) -> Result<()> {
+        let k = self.factor as f64;
+        let info = self.reader.info();
+        let (fw, fh) = (info.width as i64, info.height as i64);
+        let sx = |c: usize| (c as f64 - self.col as f64 + 0.5) / k - 0.5;
+        let sy = |r: usize| (r as f64 - self.row as f64 + 0.5) / k - 0.5;
+        let x0 = (sx(window.col).floor() as i64).max(0);
+        let x1 = (sx(window.col + window.width - 1).floor() as i64 + 1).min(fw - 1);
+        let y0 = (sy(window.row).floor() as i64).max(0);
+        let y1 = (sy(window.row + window.height - 1).floor() as i64 + 1).min(fh - 1);
+        out.fill(fill);
+        if x1 < x0 || y1 < y0 {
+            return Ok(());
+        }
+        let sub = Window::new(
+            x0 as usize,
+            y0 as usize,
+            (x1 - x0 + 1) as usize,
+            (y1 - y0 + 1) as usize,
+        );
+        let part = self.reader.read_window(sub, bands)?;
+        let plane = window.area();
+        for r in 0..window.height {
+            let y = sy(window.row + r);
+            let (ya, ty) = (y.floor() as i64, y - y.floor());
+            for c in 0..window.width {
+                let x = sx(window.col + c);
+                let (xa, tx) = (x.floor() as i64, x - x.floor());
+                // the file pixel whose area holds the centre: nodata there is nodata here
+                let (hx, hy) = (
+                    (window.col + c) as i64 - self.col,
+                    (window.row + r) as i64 - self.row,
+                );
+                let (hx, hy) = (
+                    hx.div_euclid(self.factor as i64),
+                    hy.div_euclid(self.factor as i64),
+                );
+                if hx < x0 || hx > x1 || hy < y0 || hy > y1 {
+                    continue;
+                }
+                let home = (hy - y0) as usize * sub.width + (hx - x0) as usize;
+                for (b, _) in bands.iter().enumerate() {
+                    let hv = part[b * sub.area() + home];
+                    if hv.is_nan() || Some(hv) == nodata {
+                        continue;
+                    }
+                    let (mut acc, mut wsum) = (0f64, 0f64);
+                    for (dy, wy) in [(0, 1.0 - ty), (1, ty)] {
+                        for (dx, wx) in [(0, 1.0 - tx), (1, tx)] {
+                            let (px, py) = (xa + dx, ya + dy);
+                            let w = wx * wy;
+                            if w == 0.0 || px < x0 || px > x1 || py < y0 || py > y1 {
+                                continue;
+                            }
+                            let i = (py - y0) as usize * sub.width + (px - x0) as usize;
+                            let v = part[b * sub.area() + i];
+                            if v.is_nan() || Some(v) == nodata {
+                                continue;
+                            }
+                            acc += w * v as f64;
+                            wsum += w;
+                        }
+                    }
+                    if wsum > 0.0 {
+                        out[b * plane + r * window.width + c] = (acc / wsum) as f32;
+                    }
                 }
             }
         }
@@ -338,6 +430,7 @@ impl Reference {
                 col,
                 row,
                 factor,
+                bilinear: None,
             }),
             Err(mismatch) => Err(Error::GridMismatch {
                 path: r.path().to_path_buf(),
@@ -584,9 +677,14 @@ impl SceneSeries {
                 }
             };
             let reference = reference.get_or_insert_with(|| {
-                let i = image[0].info();
+                // the finest band of the first date (a 10 m band when 20 m ones are listed)
+                let size = |r: &GeoTiffReader| r.info().geotransform.map_or(0.0, |g| g.0[1].abs());
+                let f = (0..image.len())
+                    .min_by(|&a, &b| size(&image[a]).total_cmp(&size(&image[b])))
+                    .unwrap_or(0);
+                let i = image[f].info();
                 Reference {
-                    path: image_files[0].clone(),
+                    path: image_files[f].clone(),
                     width: i.width,
                     height: i.height,
                     geotransform: i.geotransform,
@@ -603,9 +701,18 @@ impl SceneSeries {
                 (truth, truth_files, truth_years) = (r, f, y);
             }
             let nodata = m.nodata.or(image[0].info().nodata);
+            let per_band = e.image.is_none();
             let image: Vec<Placed> = image
                 .into_iter()
-                .map(|r| reference.place(r))
+                .map(|r| {
+                    // one file per band: a coarser band (Sentinel-2's 20 m B11) is read
+                    // bilinearly onto the series grid
+                    let mut p = reference.place_with(r, per_band)?;
+                    if p.factor > 1 {
+                        p.bilinear = Some(nodata.map(|v| v as f32));
+                    }
+                    Ok(p)
+                })
                 .collect::<Result<_>>()?;
             let image = if e.image.is_some() {
                 Image::Stack(Box::new(image.into_iter().next().expect("one reader")))

@@ -644,3 +644,101 @@ fn a_coarser_mask_is_read_by_nearest_neighbour_like_gdalwarp() {
         Err(Error::GridMismatch { mismatch, .. }) if matches!(*mismatch, GridMismatch::PixelSize { .. })
     ));
 }
+
+/// A 20 m band among 10 m bands (Sentinel-2 `B11`) is read bilinearly onto the series grid,
+/// without `gdalwarp`; compared with `gdalwarp -r bilinear -tr 10 10` (UInt16 output, so
+/// GDAL rounds) on a field with a nodata hole: the largest difference is printed and must
+/// stay within 1 DN (GDAL rounds to integers, chronomap keeps the f32 value).
+#[test]
+fn a_coarser_band_is_read_bilinearly_like_gdalwarp() {
+    let dir = tempfile::tempdir().unwrap();
+    let (x0, y0) = testkit::ORIGIN;
+    let fine = RasterSpec::new(32, 32, 1, SampleType::U16)
+        .with_geotransform(GeoTransform::north_up(x0, y0, 10.0))
+        .with_epsg(32628)
+        .with_nodata(0.0);
+    let v10: Vec<u16> = (0..32 * 32).map(|i| 1000 + i as u16).collect();
+    write_geotiff(dir.path().join("B04.tif"), &fine, RasterData::U16(&v10)).unwrap();
+    // 20 m: 16 x 16 px, a smooth ramp plus a bump, nodata 0 in a 3 x 2 hole
+    let coarse = RasterSpec::new(16, 16, 1, SampleType::U16)
+        .with_geotransform(GeoTransform::north_up(x0, y0, 20.0))
+        .with_epsg(32628)
+        .with_nodata(0.0);
+    let v20: Vec<u16> = (0..256)
+        .map(|i| {
+            let (r, c) = (i / 16, i % 16);
+            if (5..8).contains(&c) && (9..11).contains(&r) {
+                0
+            } else {
+                (2000 + 37 * r + 23 * c + ((r * c) % 7) * 50) as u16
+            }
+        })
+        .collect();
+    let b11 = dir.path().join("B11.tif");
+    write_geotiff(&b11, &coarse, RasterData::U16(&v20)).unwrap();
+    let manifest = r#"{"version": 1, "bands": ["B4", "B11"], "nodata": 0,
+        "dates": [{"date": "2020-01-15", "bands": {"B11": "B11.tif", "B4": "B04.tif"}}]}"#;
+    let m = dir.path().join("manifest.json");
+    std::fs::write(&m, manifest).unwrap();
+    let series = SceneSeries::open(&m).unwrap();
+    assert_eq!(
+        (series.width(), series.height()),
+        (32, 32),
+        "the 10 m band is the grid"
+    );
+    let (img, q) = series.read_date(0, Window::full(32, 32)).unwrap();
+    let ours = &img[32 * 32..];
+    // by hand at series pixel (0, 0): centre at file (-0.25, -0.25): only pixel (0, 0) lies
+    // inside, so the value is v20[0]; at (1, 1): centre (0.25, 0.25), weights 0.5625 (0, 0),
+    // 0.1875 (0, 1) and (1, 0), 0.0625 (1, 1)
+    assert_eq!(ours[0], v20[0] as f32);
+    let hand = 0.5625 * v20[0] as f64
+        + 0.1875 * (v20[1] as f64 + v20[16] as f64)
+        + 0.0625 * v20[17] as f64;
+    assert!(
+        (ours[33] as f64 - hand).abs() < 1e-3,
+        "{} vs {hand}",
+        ours[33]
+    );
+    let warped = dir.path().join("b11_10m.tif");
+    let te = [x0, y0 - 320.0, x0 + 320.0, y0].map(|v| v.to_string());
+    let ok = std::process::Command::new("gdalwarp")
+        .args(["-q", "-r", "bilinear", "-tr", "10", "10", "-te"])
+        .args(&te)
+        .arg(&b11)
+        .arg(&warped)
+        .status()
+        .is_ok_and(|s| s.success());
+    if !ok {
+        eprintln!("SKIPPED the gdalwarp comparison: gdal-bin is not installed");
+        return;
+    }
+    let g = chronomap_geo::GeoTiffReader::open(&warped)
+        .unwrap()
+        .read_window_u8(Window::full(32, 32), &[0])
+        .map(|_| ())
+        .err();
+    assert!(g.is_some(), "gdalwarp keeps UInt16");
+    let g = chronomap_geo::GeoTiffReader::open(&warped)
+        .unwrap()
+        .read_window_as::<u16>(Window::full(32, 32), &[0])
+        .unwrap();
+    let (mut max_diff, mut compared, mut nodata_differ) = (0f32, 0, 0);
+    for i in 0..32 * 32 {
+        let ours_nodata = ours[i].is_nan() || q[i] != QUALITY_CLEAR && ours[i] == 0.0;
+        if g[i] == 0 || ours_nodata {
+            if (g[i] == 0) != ours[i].is_nan() {
+                nodata_differ += 1;
+            }
+            continue;
+        }
+        compared += 1;
+        max_diff = max_diff.max((ours[i] - g[i] as f32).abs());
+    }
+    eprintln!(
+        "bilinear vs gdalwarp: {compared} pixels compared, max difference {max_diff:.3} DN, \
+         {nodata_differ} differ in being nodata"
+    );
+    assert!(max_diff <= 1.0, "max difference {max_diff}");
+    assert_eq!(nodata_differ, 0);
+}
