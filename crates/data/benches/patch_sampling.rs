@@ -186,3 +186,74 @@ fn item_in_memory_1024_512_t3_c4(bencher: divan::Bencher) {
         }
     });
 }
+
+/// A 20 m band on a 10 m series, read bilinearly (Sentinel-2 `B11` beside `B4`), against the
+/// same band already at 10 m: 512 x 512 windows of a 4096 x 4096 one-date series of two
+/// per-band files (written once). The ratio is the cost of resampling on the fly.
+struct Resampled {
+    _dir: tempfile::TempDir,
+    at_10m: SceneSeries,
+    at_20m: SceneSeries,
+}
+
+fn resampled() -> &'static Resampled {
+    use chronomap_geo::{GeoTransform, RasterData, RasterSpec, SampleType, write_geotiff};
+    static S: OnceLock<Resampled> = OnceLock::new();
+    S.get_or_init(|| {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (x0, y0) = (300_000.0, 1_800_000.0);
+        let write = |name: &str, size: usize, px: f64| {
+            let spec = RasterSpec {
+                deflate_level: 1,
+                ..RasterSpec::new(size, size, 1, SampleType::U16)
+                    .with_geotransform(GeoTransform::north_up(x0, y0, px))
+                    .with_epsg(32628)
+                    .with_nodata(0.0)
+            };
+            let data: Vec<u16> = (0..size * size)
+                .map(|i| 1000 + ((i % size) * 7 + (i / size) * 3) as u16 % 3000)
+                .collect();
+            write_geotiff(dir.path().join(name), &spec, RasterData::U16(&data)).expect("write");
+        };
+        write("B04.tif", SCENE, 10.0);
+        write("B11_10m.tif", SCENE, 10.0);
+        write("B11_20m.tif", SCENE / 2, 20.0);
+        let manifest = |b11: &str| {
+            let m = dir.path().join(format!("{b11}.json"));
+            let text = format!(
+                r#"{{"version": 1, "bands": ["B4", "B11"], "nodata": 0, "dates": [{{"date": "2020-01-15", "bands": {{"B4": "B04.tif", "B11": "{b11}"}}}}]}}"#
+            );
+            std::fs::write(&m, text).expect("manifest");
+            SceneSeries::open(&m).expect("series")
+        };
+        Resampled {
+            at_10m: manifest("B11_10m.tif"),
+            at_20m: manifest("B11_20m.tif"),
+            _dir: dir,
+        }
+    })
+}
+
+#[divan::bench(args = ["B11 at 10 m", "B11 at 20 m, bilinear"], sample_count = 5, sample_size = 1)]
+fn read_date_512_two_bands(bencher: divan::Bencher, which: &str) {
+    let s = resampled();
+    let series = if which.contains("20 m") {
+        &s.at_20m
+    } else {
+        &s.at_10m
+    };
+    bencher
+        .counter(ItemsCount::new(N))
+        .with_inputs(fresh_resampled_windows)
+        .bench_refs(|windows| {
+            for w in windows.iter() {
+                divan::black_box(series.read_date(0, *w).expect("read"));
+            }
+        });
+}
+
+fn fresh_resampled_windows() -> Vec<Window> {
+    static CALLS: AtomicU64 = AtomicU64::new(1000);
+    let seed = CALLS.fetch_add(1, Ordering::Relaxed);
+    random_windows(&[Window::full(SCENE, SCENE)], PATCH, N, seed).expect("windows")
+}

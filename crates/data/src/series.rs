@@ -240,49 +240,64 @@ impl Placed {
         );
         let part = self.reader.read_window(sub, bands)?;
         let plane = window.area();
-        for r in 0..window.height {
-            let y = sy(window.row + r);
-            let (ya, ty) = (y.floor() as i64, y - y.floor());
-            for c in 0..window.width {
-                let x = sx(window.col + c);
-                let (xa, tx) = (x.floor() as i64, x - x.floor());
-                // the file pixel whose area holds the centre: nodata there is nodata here
-                let (hx, hy) = (
-                    (window.col + c) as i64 - self.col,
-                    (window.row + r) as i64 - self.row,
-                );
-                let (hx, hy) = (
-                    hx.div_euclid(self.factor as i64),
-                    hy.div_euclid(self.factor as i64),
-                );
-                if hx < x0 || hx > x1 || hy < y0 || hy > y1 {
-                    continue;
-                }
-                let home = (hy - y0) as usize * sub.width + (hx - x0) as usize;
-                for (b, _) in bands.iter().enumerate() {
-                    let hv = part[b * sub.area() + home];
-                    if hv.is_nan() || Some(hv) == nodata {
+        let k = self.factor as i64;
+        // per output column (row): the two neighbours' offsets in `sub` and weights (0 for a
+        // neighbour outside the file), and the offset of the pixel under the centre
+        struct Tap {
+            a: usize,
+            b: usize,
+            wa: f64,
+            wb: f64,
+            home: Option<usize>,
+        }
+        let taps =
+            |n: usize, start: usize, origin: i64, s: &dyn Fn(usize) -> f64, lo: i64, hi: i64| {
+                (0..n)
+                    .map(|i| {
+                        let v = s(start + i);
+                        let (fa, t) = (v.floor() as i64, v - v.floor());
+                        let inside = |p: i64| p >= lo && p <= hi;
+                        let h = (start as i64 + i as i64 - origin).div_euclid(k);
+                        Tap {
+                            a: (fa.clamp(lo, hi) - lo) as usize,
+                            b: ((fa + 1).clamp(lo, hi) - lo) as usize,
+                            wa: if inside(fa) { 1.0 - t } else { 0.0 },
+                            wb: if inside(fa + 1) { t } else { 0.0 },
+                            home: inside(h).then(|| (h - lo) as usize),
+                        }
+                    })
+                    .collect::<Vec<_>>()
+            };
+        let cols = taps(window.width, window.col, self.col, &sx, x0, x1);
+        let rows = taps(window.height, window.row, self.row, &sy, y0, y1);
+        let valid = |v: f32| !v.is_nan() && Some(v) != nodata;
+        for (b, _) in bands.iter().enumerate() {
+            let src = &part[b * sub.area()..(b + 1) * sub.area()];
+            let dst = &mut out[b * plane..(b + 1) * plane];
+            for (r, ry) in rows.iter().enumerate() {
+                let Some(hy) = ry.home else { continue };
+                let (ra, rb) = (&src[ry.a * sub.width..], &src[ry.b * sub.width..]);
+                let home_row = &src[hy * sub.width..];
+                for (c, cx) in cols.iter().enumerate() {
+                    let Some(hx) = cx.home else { continue };
+                    if !valid(home_row[hx]) {
                         continue;
                     }
-                    let (mut acc, mut wsum) = (0f64, 0f64);
-                    for (dy, wy) in [(0, 1.0 - ty), (1, ty)] {
-                        for (dx, wx) in [(0, 1.0 - tx), (1, tx)] {
-                            let (px, py) = (xa + dx, ya + dy);
-                            let w = wx * wy;
-                            if w == 0.0 || px < x0 || px > x1 || py < y0 || py > y1 {
-                                continue;
-                            }
-                            let i = (py - y0) as usize * sub.width + (px - x0) as usize;
-                            let v = part[b * sub.area() + i];
-                            if v.is_nan() || Some(v) == nodata {
-                                continue;
-                            }
-                            acc += w * v as f64;
+                    let mut acc = 0f64;
+                    let mut wsum = 0f64;
+                    for (v, w) in [
+                        (ra[cx.a], ry.wa * cx.wa),
+                        (ra[cx.b], ry.wa * cx.wb),
+                        (rb[cx.a], ry.wb * cx.wa),
+                        (rb[cx.b], ry.wb * cx.wb),
+                    ] {
+                        if w > 0.0 && valid(v) {
+                            acc += w * f64::from(v);
                             wsum += w;
                         }
                     }
                     if wsum > 0.0 {
-                        out[b * plane + r * window.width + c] = (acc / wsum) as f32;
+                        dst[r * window.width + c] = (acc / wsum) as f32;
                     }
                 }
             }
