@@ -221,3 +221,34 @@ fn rasterize_geojson_attribute_and_class_table() {
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("classes.json"));
 }
+
+/// `chronomap mosaic` writes a VRT over two offset maps and reports the union's size.
+#[test]
+fn mosaic_writes_a_vrt_over_offset_maps() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut inputs = Vec::new();
+    for (k, (gx, gy)) in [(355_000.0, 1_780_000.0), (355_040.0, 1_779_980.0)]
+        .into_iter()
+        .enumerate()
+    {
+        let spec = RasterSpec::new(8, 6, 1, SampleType::U8)
+            .with_geotransform(GeoTransform::north_up(gx, gy, 10.0))
+            .with_epsg(32628)
+            .with_nodata(255.0);
+        let p = dir.path().join(format!("m{k}.tif"));
+        write_geotiff(&p, &spec, RasterData::U8(&[k as u8; 48])).unwrap();
+        inputs.push(p);
+    }
+    let vrt = dir.path().join("all.vrt");
+    let out = ok(&["mosaic", s(&inputs[0]), s(&inputs[1]), "--out", s(&vrt)]);
+    assert!(out.contains("12 x 8 px, 1 band(s), EPSG:32628"), "{out}");
+    let xml = std::fs::read_to_string(&vrt).unwrap();
+    assert!(
+        xml.contains(r#"<SourceFilename relativeToVRT="1">m1.tif</SourceFilename>"#),
+        "{xml}"
+    );
+    assert!(
+        xml.contains(r#"<DstRect xOff="4" yOff="2" xSize="8" ySize="6"/>"#),
+        "{xml}"
+    );
+}

@@ -38,6 +38,15 @@ pub enum Error {
         /// What is wrong.
         detail: String,
     },
+    /// Rasters cannot be put in one mosaic (another CRS, pixel size, band count or type; no
+    /// georeferencing; off the first one's pixel lattice).
+    #[error("cannot mosaic {path:?}: {detail}")]
+    Mosaic {
+        /// The raster that differs (or the output, when there are no inputs).
+        path: PathBuf,
+        /// What differs.
+        detail: String,
+    },
     /// A class table (JSON) is malformed or inconsistent.
     #[error("invalid class table {path:?}")]
     ClassTable {

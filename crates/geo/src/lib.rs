@@ -37,6 +37,7 @@ pub mod crs;
 mod error;
 mod geotransform;
 mod grid;
+mod mosaic;
 pub mod quicklook;
 mod raster_info;
 pub mod rasterize;
@@ -56,6 +57,7 @@ pub use class_table::{
 pub use error::{ClassTableProblem, Error, Result, TiffProblem, Unsupported, VectorProblem};
 pub use geotransform::GeoTransform;
 pub use grid::Grid;
+pub use mosaic::{MosaicSummary, write_vrt_mosaic};
 pub use raster_info::{Compression, Interleave, Predictor, RasterInfo};
 pub use rasterize::{
     FeatureSource, RasterizeOptions, RasterizeReport, rasterize, rasterize_files,

@@ -7,6 +7,7 @@ mod bench;
 mod change;
 mod evaluate;
 mod info;
+mod mosaic;
 mod predict;
 mod rasterize;
 mod series;
@@ -46,6 +47,8 @@ enum Command {
     Change(change::Args),
     /// Time the network (eval forward, training step) and scene inference.
     Bench(bench::Args),
+    /// One GDAL VRT over per-scene maps of one CRS (opens in gdalinfo, gdal_translate, QGIS).
+    Mosaic(mosaic::Args),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -61,5 +64,6 @@ fn main() -> anyhow::Result<()> {
         Command::Evaluate(a) => evaluate::run(a),
         Command::Change(a) => change::run(a),
         Command::Bench(a) => bench::run(a),
+        Command::Mosaic(a) => mosaic::run(a),
     }
 }

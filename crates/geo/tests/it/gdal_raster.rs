@@ -835,3 +835,71 @@ fn class_maps_carry_colours_and_names_gdal_reads() {
         .unwrap();
     assert_eq!(back, data);
 }
+
+/// Two class maps of one CRS, overlapping and offset by whole pixels, make one VRT mosaic:
+/// `gdalinfo` reports the union's size and geotransform, and `gdal_translate` of the VRT
+/// gives the pixels painted by hand (later input wins except where it holds nodata 255).
+#[test]
+fn vrt_mosaic_opens_in_gdal_with_the_expected_pixels() {
+    require_gdal!();
+    let dir = tempfile::tempdir().unwrap();
+    let (x0, y0) = (355_000.0, 1_780_000.0);
+    let write = |name: &str, gx: f64, gy: f64, data: &[u8]| {
+        let spec = RasterSpec::new(8, 6, 1, SampleType::U8)
+            .with_geotransform(GeoTransform::north_up(gx, gy, 10.0))
+            .with_epsg(32628)
+            .with_nodata(255.0);
+        let p = dir.path().join(name);
+        write_geotiff(&p, &spec, RasterData::U8(data)).unwrap();
+        p
+    };
+    let a: Vec<u8> = vec![1; 48];
+    // b: class 2, with nodata in its first column
+    let b: Vec<u8> = (0..48).map(|i| if i % 8 == 0 { 255 } else { 2 }).collect();
+    let pa = write("a.tif", x0, y0, &a);
+    let pb = write("b.tif", x0 + 40.0, y0 - 20.0, &b);
+    let vrt = dir.path().join("mosaic.vrt");
+    let s = chronomap_geo::write_vrt_mosaic(&[pa.clone(), pb.clone()], &vrt).unwrap();
+    assert_eq!((s.width, s.height), (12, 8));
+    let info = gdalinfo(&vrt, false);
+    assert_eq!(info["size"], serde_json::json!([12, 8]));
+    assert_eq!(gdal_epsg(&info), Some(32628));
+    assert_eq!(
+        gdal_geotransform(&info),
+        Some([x0, 10.0, 0.0, y0, 0.0, -10.0])
+    );
+    let tif = dir.path().join("mosaic.tif");
+    run(
+        "gdal_translate",
+        &["-q", vrt.to_str().unwrap(), tif.to_str().unwrap()],
+    );
+    let got = GeoTiffReader::open(&tif)
+        .unwrap()
+        .read_window_u8(Window::full(12, 8), &[0])
+        .unwrap();
+    let mut want = vec![255u8; 96];
+    for r in 0..6 {
+        for c in 0..8 {
+            want[r * 12 + c] = 1;
+        }
+    }
+    for r in 0..6 {
+        for c in 0..8 {
+            if b[r * 8 + c] != 255 {
+                want[(r + 2) * 12 + c + 4] = 2;
+            }
+        }
+    }
+    assert_eq!(got, want);
+    // another pixel size is refused, naming the file
+    let spec = RasterSpec::new(4, 3, 1, SampleType::U8)
+        .with_geotransform(GeoTransform::north_up(x0, y0, 20.0))
+        .with_epsg(32628);
+    let pc = dir.path().join("c20.tif");
+    write_geotiff(&pc, &spec, RasterData::U8(&[0; 12])).unwrap();
+    let e = chronomap_geo::write_vrt_mosaic(&[pa, pc], &vrt).unwrap_err();
+    assert!(
+        e.to_string().contains("c20.tif") && e.to_string().contains("pixel size"),
+        "{e}"
+    );
+}
