@@ -42,3 +42,55 @@ fn series_writes_a_manifest_from_landsat_scenes() {
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(err.contains("205/049") && err.contains("205/050"), "{err}");
 }
+
+/// `chronomap series` on a STAC Item (earth-search's `landsat-c2-l2` shape) whose assets are
+/// the local files of a Landsat scene: `nir`/`swir1`/`swir2` find STAC's `nir08`/`swir16`/
+/// `swir22`, `qa_pixel` is the mask, `raster:bands` gives scale and offset.
+#[test]
+fn series_reads_a_stac_item_with_local_assets() {
+    let dir = tempfile::tempdir().unwrap();
+    let scene =
+        landsat_scene(dir.path(), 8, (205, 49), "2020-01-15", (0, 0), true, "L2SP").unwrap();
+    let id = scene.file_name().unwrap().to_string_lossy().into_owned();
+    let rb = serde_json::json!([{ "nodata": 0, "scale": 2.75e-5, "offset": -0.2 }]);
+    let mut assets = serde_json::Map::new();
+    for (key, n) in [
+        ("blue", 2),
+        ("green", 3),
+        ("red", 4),
+        ("nir08", 5),
+        ("swir16", 6),
+        ("swir22", 7),
+    ] {
+        assets.insert(
+            key.into(),
+            serde_json::json!({ "href": format!("{id}/{id}_SR_B{n}.TIF"),
+                "eo:bands": [{ "name": format!("SR_B{n}"), "common_name": key }], "raster:bands": rb }),
+        );
+    }
+    assets.insert(
+        "qa_pixel".into(),
+        serde_json::json!({ "href": format!("{id}/{id}_QA_PIXEL.TIF") }),
+    );
+    let item = serde_json::json!({ "type": "Feature", "stac_version": "1.0.0", "id": id,
+        "properties": { "datetime": "2020-01-15T11:20:00Z", "landsat:wrs_path": "205", "landsat:wrs_row": "049", "eo:cloud_cover": 12.3 },
+        "geometry": null, "assets": assets });
+    let json = dir.path().join("item.json");
+    std::fs::write(&json, item.to_string()).unwrap();
+    let manifest = dir.path().join("m.json");
+    let text = ok(&["series", s(&json), "--out", s(&manifest)]);
+    assert!(text.contains("1 STAC items of WRS-2 205/049"), "{text}");
+    let m: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&manifest).unwrap()).unwrap();
+    assert!(
+        m["dates"][0]["bands"]["swir1"]
+            .as_str()
+            .unwrap()
+            .ends_with("_SR_B6.TIF")
+    );
+    assert_eq!(
+        m["dates"][0]["mask"]["bits"],
+        serde_json::json!([0, 1, 2, 3, 4, 5])
+    );
+    assert_eq!(m["dates"][0]["add_offset"], -0.2);
+}

@@ -1,5 +1,5 @@
-//! `chronomap series`: Landsat Collection 2 Level-2 scenes as downloaded -> a series manifest
-//! (no GDAL step), with what was found printed.
+//! `chronomap series`: Landsat Collection 2 Level-2 scenes as downloaded, or STAC items with
+//! local assets -> a series manifest (no GDAL step), with what was found printed.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -17,8 +17,13 @@ use indicatif::{ProgressBar, ProgressStyle};
     the .tar bundle (read in place, not unpacked), a scene folder holding *_MTL.json or \
     *_MTL.txt, *_SR_B*.TIF and *_QA_PIXEL.TIF, the MTL file itself, or a folder of bundles or \
     scene folders. Scenes of one WRS-2 path/row make one \
-    series; Landsat 4-9 may be mixed (bands are matched by common name).\n\nExample:\n  \
+    series; Landsat 4-9 may be mixed (bands are matched by common name).\n\nOr STAC Item / \
+    ItemCollection JSON files (earth-search, Planetary Computer) whose assets are local files: \
+    bands by asset key or eo:bands common name, scl or qa_pixel as the mask, raster:bands \
+    scale/offset; 20 m bands are read bilinearly and a 20 m SCL by nearest neighbour onto the \
+    10 m grid.\n\nExample:\n  \
     chronomap series downloads/ --out saint-louis/manifest.json\n  \
+    chronomap series search.json --out sl-s2/manifest.json --bands blue,green,red,nir,swir16\n  \
     chronomap train --data saint-louis/manifest.json --out run"
 )]
 pub struct Args {
@@ -95,20 +100,16 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .map(Path::to_path_buf)
         .unwrap_or_else(|| PathBuf::from("."));
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    if args
+        .sources
+        .iter()
+        .all(|s| chronomap::data::products::is_stac(s))
+    {
+        return run_stac(&args, &dir);
+    }
     let (mut manifest, scenes) =
         landsat_manifest(&args.sources, &options, &dir).context("reading the Landsat scenes")?;
-    for (year, path) in &args.labels {
-        let abs = std::path::absolute(path).unwrap_or_else(|_| path.clone());
-        let dabs = std::path::absolute(&dir).unwrap_or_else(|_| dir.clone());
-        let rel = abs
-            .strip_prefix(&dabs)
-            .map(Path::to_path_buf)
-            .unwrap_or(abs);
-        manifest.labels.push(chronomap::data::LabelEntry {
-            year: *year,
-            path: rel,
-        });
-    }
+    add_labels(&mut manifest, &args.labels, &dir);
     let bits = args.qa_bits.iter().fold(0u64, |m, &b| m | 1 << b);
     let shares: Vec<Option<f64>> = if args.no_clear_share {
         vec![None; scenes.len()]
@@ -196,4 +197,66 @@ fn print_summary(
     }
     writeln!(out, "wrote {}", args.out.display())?;
     Ok(())
+}
+
+/// `chronomap series` on STAC Item / ItemCollection files with local assets.
+fn run_stac(args: &Args, dir: &Path) -> anyhow::Result<()> {
+    let mut manifest = chronomap::data::products::stac_manifest(&args.sources, &args.bands, dir)
+        .context("reading the STAC items")?;
+    add_labels(&mut manifest, &args.labels, dir);
+    manifest.save(&args.out)?;
+    let series = SceneSeries::open(&args.out)
+        .with_context(|| format!("checking the series {} just written", args.out.display()))?;
+    let mut out = std::io::stdout().lock();
+    writeln!(
+        out,
+        "{} STAC items of {}; grid {} x {} px, EPSG:{}; bands: {}",
+        manifest.dates.len(),
+        manifest
+            .meta
+            .as_ref()
+            .and_then(|m| m["tile"].as_str())
+            .unwrap_or("?"),
+        series.width(),
+        series.height(),
+        series.epsg().map_or("?".into(), |e| e.to_string()),
+        args.bands.join(", "),
+    )?;
+    for d in &manifest.dates {
+        let meta = d.meta.clone().unwrap_or_default();
+        writeln!(
+            out,
+            "{}  {:<40}  cloud {:>6}  mask {}  x {} {:+}",
+            d.date,
+            meta["stac_item"].as_str().unwrap_or("?"),
+            meta["cloud_cover"]
+                .as_f64()
+                .map_or("?".into(), |c| format!("{c:.1}%")),
+            if d.mask.is_some() {
+                "yes"
+            } else {
+                "none (no scl/qa_pixel asset)"
+            },
+            d.scale.unwrap_or(1.0),
+            d.add_offset.unwrap_or(0.0),
+        )?;
+    }
+    writeln!(out, "wrote {}", args.out.display())?;
+    Ok(())
+}
+
+/// Adds `--labels YEAR=PATH` entries, relative to the manifest's folder when under it.
+fn add_labels(manifest: &mut chronomap::data::Manifest, labels: &[(i32, PathBuf)], dir: &Path) {
+    for (year, path) in labels {
+        let abs = std::path::absolute(path).unwrap_or_else(|_| path.clone());
+        let dabs = std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf());
+        let rel = abs
+            .strip_prefix(&dabs)
+            .map(Path::to_path_buf)
+            .unwrap_or(abs);
+        manifest.labels.push(chronomap::data::LabelEntry {
+            year: *year,
+            path: rel,
+        });
+    }
 }

@@ -1,5 +1,6 @@
 //! Satellite products as providers deliver them, read into a [`Manifest`](crate::Manifest) without any
-//! preprocessing: Landsat Collection 2 Level-2 scenes ([`landsat`]).
+//! preprocessing: Landsat Collection 2 Level-2 scenes ([`landsat`]) and STAC Items with local
+//! assets ([`stac`]).
 //!
 //! A product reader finds the bands, the quality mask and the radiometric factors in the
 //! product's own metadata and writes them into manifest entries (paths relative to the
@@ -10,3 +11,6 @@
 pub mod landsat;
 
 pub use landsat::{LandsatOptions, LandsatScene, landsat_manifest};
+pub mod stac;
+
+pub use stac::{is_stac, stac_manifest};

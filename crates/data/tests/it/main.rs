@@ -4,4 +4,5 @@
 mod dataset;
 mod landsat;
 mod series;
+mod stac;
 mod synth;
