@@ -94,3 +94,42 @@ fn series_reads_a_stac_item_with_local_assets() {
     );
     assert_eq!(m["dates"][0]["add_offset"], -0.2);
 }
+
+/// `chronomap info` on a USGS-style `.tar` bundle lists its members with the `/vsitar/` paths
+/// that open them, and `info` on such a path describes the band inside.
+#[test]
+fn info_lists_a_tar_bundle_and_reads_a_member() {
+    let dir = tempfile::tempdir().unwrap();
+    let scene =
+        landsat_scene(dir.path(), 8, (205, 49), "2020-01-15", (0, 0), true, "L2SP").unwrap();
+    let id = scene.file_name().unwrap().to_string_lossy().into_owned();
+    let tar = dir.path().join(format!("{id}.tar"));
+    let st = std::process::Command::new("tar")
+        .arg("-cf")
+        .arg(&tar)
+        .arg("-C")
+        .arg(&scene)
+        .arg(format!("{id}_SR_B4.TIF"))
+        .arg(format!("{id}_MTL.json"))
+        .status();
+    if !st.is_ok_and(|s| s.success()) {
+        eprintln!("SKIPPED info_lists_a_tar_bundle_and_reads_a_member: no tar command");
+        return;
+    }
+    let text = ok(&["info", s(&tar)]);
+    assert!(text.contains("tar archive, 2 members"), "{text}");
+    let member = text
+        .lines()
+        .find_map(|l| {
+            l.split_whitespace()
+                .last()
+                .filter(|p| p.ends_with("_SR_B4.TIF"))
+        })
+        .unwrap()
+        .to_string();
+    assert!(member.starts_with("/vsitar//"), "{member}");
+    let band = ok(&["info", &member, "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&band).unwrap();
+    assert_eq!(v["width"], 12);
+    assert_eq!(v["epsg"], 32628);
+}

@@ -11,7 +11,8 @@ use serde_json::json;
 /// Options of `chronomap info`.
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// The GeoTIFF to describe.
+    /// The GeoTIFF to describe (also `/vsitar//path/a.tar/member.TIF`), or a `.tar` archive
+    /// to list its members.
     pub file: PathBuf,
     /// Print JSON instead of text.
     #[arg(long)]
@@ -21,8 +22,47 @@ pub struct Args {
     pub no_stats: bool,
 }
 
+/// Lists the members of a `.tar` archive with the `/vsitar/` paths that open them.
+fn list_tar(args: &Args) -> anyhow::Result<()> {
+    use chronomap::geo::archive::{tar_members, vsitar_path};
+    let members = tar_members(&args.file)
+        .with_context(|| format!("cannot read the archive {}", args.file.display()))?;
+    if args.json {
+        let v: Vec<_> = members
+            .iter()
+            .map(|m| json!({ "name": m.name, "size": m.size, "path": vsitar_path(&args.file, &m.name) }))
+            .collect();
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&json!({ "archive": args.file, "members": v }))?
+        );
+        return Ok(());
+    }
+    println!(
+        "{}: tar archive, {} members (read in place; pass a member's path to any command)",
+        args.file.display(),
+        members.len()
+    );
+    for m in &members {
+        println!(
+            "  {:>12} bytes  {}",
+            m.size,
+            vsitar_path(&args.file, &m.name).display()
+        );
+    }
+    Ok(())
+}
+
 /// Runs `chronomap info`.
 pub fn run(args: Args) -> anyhow::Result<()> {
+    if args.file.is_file()
+        && args
+            .file
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("tar"))
+    {
+        return list_tar(&args);
+    }
     let reader = GeoTiffReader::open(&args.file)
         .with_context(|| format!("cannot open {}", args.file.display()))?;
     let info = reader.info().clone();
