@@ -112,34 +112,22 @@ impl Placed {
             return self.read_coarser(window, bands, out, fill);
         }
         let info = self.reader.info();
-        let (fw, fh) = (info.width as i64, info.height as i64);
-        // the window in file pixels, clipped to the file
+        // the window in file pixels
         let c0 = window.col as i64 - self.col;
         let r0 = window.row as i64 - self.row;
-        let (x0, x1) = (c0.max(0), (c0 + window.width as i64).min(fw));
-        let (y0, y1) = (r0.max(0), (r0 + window.height as i64).min(fh));
-        let inside = x1 > x0 && y1 > y0;
-        if inside
-            && x0 == c0
-            && y0 == r0
-            && x1 - x0 == window.width as i64
-            && y1 - y0 == window.height as i64
-        {
-            let w = Window::new(x0 as usize, y0 as usize, window.width, window.height);
+        let (c1, r1) = (c0 + window.width as i64 - 1, r0 + window.height as i64 - 1);
+        if c0 >= 0 && r0 >= 0 && c1 < info.width as i64 && r1 < info.height as i64 {
+            let w = Window::new(c0 as usize, r0 as usize, window.width, window.height);
             return Ok(self.reader.read_window_into(w, bands, out)?);
         }
         out.fill(fill);
-        if !inside {
+        let Some((sub, part)) = self.read_file_rect((c0, c1), (r0, r1), bands)? else {
             return Ok(());
-        }
-        let sub = Window::new(
-            x0 as usize,
-            y0 as usize,
-            (x1 - x0) as usize,
-            (y1 - y0) as usize,
+        };
+        let (dc, dr) = (
+            (sub.col as i64 - c0) as usize,
+            (sub.row as i64 - r0) as usize,
         );
-        let part = self.reader.read_window(sub, bands)?;
-        let (dc, dr) = ((x0 - c0) as usize, (y0 - r0) as usize);
         let plane = window.area();
         for b in 0..bands.len() {
             for r in 0..sub.height {
@@ -149,6 +137,29 @@ impl Placed {
             }
         }
         Ok(())
+    }
+
+    /// Reads file pixels `x0..=x1` x `y0..=y1` (clipped to the file) of `bands`: the window
+    /// and its values, `None` when nothing of it is in the file.
+    fn read_file_rect(
+        &self,
+        (x0, x1): (i64, i64),
+        (y0, y1): (i64, i64),
+        bands: &[usize],
+    ) -> Result<Option<(Window, Vec<f32>)>> {
+        let info = self.reader.info();
+        let (x0, x1) = (x0.max(0), x1.min(info.width as i64 - 1));
+        let (y0, y1) = (y0.max(0), y1.min(info.height as i64 - 1));
+        if x1 < x0 || y1 < y0 {
+            return Ok(None);
+        }
+        let sub = Window::new(
+            x0 as usize,
+            y0 as usize,
+            (x1 - x0 + 1) as usize,
+            (y1 - y0 + 1) as usize,
+        );
+        Ok(Some((sub, self.reader.read_window(sub, bands)?)))
     }
 
     /// [`Placed::read_into`] for a file `factor` times coarser: series pixel (r, c) takes
@@ -162,43 +173,36 @@ impl Placed {
         fill: f32,
     ) -> Result<()> {
         let k = self.factor as i64;
-        let info = self.reader.info();
-        let (fw, fh) = (info.width as i64, info.height as i64);
         let fx = |c: usize| (c as i64 - self.col).div_euclid(k);
         let fy = |r: usize| (r as i64 - self.row).div_euclid(k);
-        let (x0, x1) = (
-            fx(window.col).max(0),
-            fx(window.col + window.width - 1).min(fw - 1),
-        );
-        let (y0, y1) = (
-            fy(window.row).max(0),
-            fy(window.row + window.height - 1).min(fh - 1),
-        );
         out.fill(fill);
-        if x1 < x0 || y1 < y0 {
+        let Some((sub, part)) = self.read_file_rect(
+            (fx(window.col), fx(window.col + window.width - 1)),
+            (fy(window.row), fy(window.row + window.height - 1)),
+            bands,
+        )?
+        else {
             return Ok(());
-        }
-        let sub = Window::new(
-            x0 as usize,
-            y0 as usize,
-            (x1 - x0 + 1) as usize,
-            (y1 - y0 + 1) as usize,
-        );
-        let part = self.reader.read_window(sub, bands)?;
+        };
+        // the file column (row) of each output column (row) inside `sub`
+        let inside = |v: i64, lo: usize, n: usize| {
+            (v >= lo as i64 && v < (lo + n) as i64).then(|| (v - lo as i64) as usize)
+        };
+        let cols: Vec<Option<usize>> = (0..window.width)
+            .map(|c| inside(fx(window.col + c), sub.col, sub.width))
+            .collect();
         let plane = window.area();
         for r in 0..window.height {
-            let y = fy(window.row + r);
-            if y < y0 || y > y1 {
+            let Some(y) = inside(fy(window.row + r), sub.row, sub.height) else {
                 continue;
-            }
-            for c in 0..window.width {
-                let x = fx(window.col + c);
-                if x < x0 || x > x1 {
-                    continue;
-                }
-                let i = (y - y0) as usize * sub.width + (x - x0) as usize;
-                for b in 0..bands.len() {
-                    out[b * plane + r * window.width + c] = part[b * sub.area() + i];
+            };
+            for (b, _) in bands.iter().enumerate() {
+                let src = &part[b * sub.area() + y * sub.width..][..sub.width];
+                let dst = &mut out[b * plane + r * window.width..][..window.width];
+                for (d, x) in dst.iter_mut().zip(&cols) {
+                    if let Some(x) = x {
+                        *d = src[*x];
+                    }
                 }
             }
         }
@@ -220,25 +224,25 @@ impl Placed {
         nodata: Option<f32>,
     ) -> Result<()> {
         let k = self.factor as f64;
-        let info = self.reader.info();
-        let (fw, fh) = (info.width as i64, info.height as i64);
         let sx = |c: usize| (c as f64 - self.col as f64 + 0.5) / k - 0.5;
         let sy = |r: usize| (r as f64 - self.row as f64 + 0.5) / k - 0.5;
-        let x0 = (sx(window.col).floor() as i64).max(0);
-        let x1 = (sx(window.col + window.width - 1).floor() as i64 + 1).min(fw - 1);
-        let y0 = (sy(window.row).floor() as i64).max(0);
-        let y1 = (sy(window.row + window.height - 1).floor() as i64 + 1).min(fh - 1);
         out.fill(fill);
-        if x1 < x0 || y1 < y0 {
+        let Some((sub, part)) = self.read_file_rect(
+            (
+                sx(window.col).floor() as i64,
+                sx(window.col + window.width - 1).floor() as i64 + 1,
+            ),
+            (
+                sy(window.row).floor() as i64,
+                sy(window.row + window.height - 1).floor() as i64 + 1,
+            ),
+            bands,
+        )?
+        else {
             return Ok(());
-        }
-        let sub = Window::new(
-            x0 as usize,
-            y0 as usize,
-            (x1 - x0 + 1) as usize,
-            (y1 - y0 + 1) as usize,
-        );
-        let part = self.reader.read_window(sub, bands)?;
+        };
+        let (x0, x1) = (sub.col as i64, (sub.col + sub.width) as i64 - 1);
+        let (y0, y1) = (sub.row as i64, (sub.row + sub.height) as i64 - 1);
         let plane = window.area();
         let k = self.factor as i64;
         // per output column (row): the two neighbours' offsets in `sub` and weights (0 for a

@@ -113,3 +113,14 @@ fn write(bencher: Bencher) {
         .counter(BytesCount::new(BYTES))
         .bench(|| write_geotiff(&path, &spec(), RasterData::U16(&data)).unwrap());
 }
+
+/// `statistics` (what `chronomap info` computes) over the whole 2048 x 2048 x 4 u16 scene:
+/// exact 16-bit histograms, block by block on every core.
+#[divan::bench(name = "statistics_2048x2048x4_u16_deflate")]
+fn statistics(bencher: Bencher) {
+    let path = scene_path();
+    bencher.bench(|| {
+        let r = GeoTiffReader::open(path).unwrap();
+        divan::black_box(r.statistics(|_, _| {}).unwrap());
+    });
+}

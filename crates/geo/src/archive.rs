@@ -201,6 +201,14 @@ pub fn find_member(path: &Path) -> Result<(PathBuf, TarMember)> {
     Ok((archive, m))
 }
 
+/// Whether `path` is an existing file named `*.tar` (an archive to list or read in place).
+pub fn is_tar(path: &Path) -> bool {
+    path.is_file()
+        && path
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("tar"))
+}
+
 /// Whether a path names a `.tar` archive member or an existing file.
 pub fn path_exists(path: &Path) -> bool {
     match split_vsitar(path) {

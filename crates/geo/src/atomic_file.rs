@@ -59,6 +59,18 @@ fn remove_stale(dir: &Path, name: &str) {
     }
 }
 
+/// Writes `text` to `path` through a [`temp_next_to`] file renamed into place.
+pub(crate) fn write_atomic(path: &Path, text: &str) -> crate::error::Result<()> {
+    use std::io::Write;
+    let io = |e| crate::error::Error::io(path, e);
+    let mut tmp = temp_next_to(path).map_err(io)?;
+    tmp.write_all(text.as_bytes())
+        .and_then(|_| tmp.flush())
+        .map_err(io)?;
+    tmp.persist(path).map_err(|e| io(e.error))?;
+    Ok(())
+}
+
 #[cfg(all(test, unix))]
 mod tests {
     use super::*;

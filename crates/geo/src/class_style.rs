@@ -3,33 +3,17 @@
 //! `<map>.qml` (a QGIS paletted style, loaded automatically beside the raster). The colours
 //! themselves go into the GeoTIFF's own colour table ([`RasterSpec::with_palette`](crate::RasterSpec::with_palette)).
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use crate::atomic_file::temp_next_to;
-use crate::error::{Error, Result};
-
-fn xml_escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
+use crate::atomic_file::write_atomic;
+use crate::error::Result;
+use crate::tiff_format::geokeys::xml_escape;
 
 /// `<tif>.aux.xml` and `<tif without extension>.qml`.
 pub fn class_style_paths(tif: &Path) -> (PathBuf, PathBuf) {
     let mut aux = tif.as_os_str().to_owned();
     aux.push(".aux.xml");
     (PathBuf::from(aux), tif.with_extension("qml"))
-}
-
-fn write_atomic(path: &Path, text: &str) -> Result<()> {
-    let mut tmp = temp_next_to(path).map_err(|e| Error::io(path, e))?;
-    tmp.write_all(text.as_bytes())
-        .and_then(|_| tmp.flush())
-        .map_err(|e| Error::io(path, e))?;
-    tmp.persist(path).map_err(|e| Error::io(path, e.error))?;
-    Ok(())
 }
 
 /// Writes the GDAL PAM and QGIS style sidecars of the one-band class raster `tif`: class

@@ -3,13 +3,13 @@
 //! `gdalinfo`, `gdal_translate` and QGIS open as one image. Nothing is copied: the VRT lists
 //! each file and where it goes.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use crate::atomic_file::temp_next_to;
+use crate::atomic_file::write_atomic;
 use crate::error::{Error, Result};
 use crate::reader::GeoTiffReader;
 use crate::sample_type::SampleType;
+use crate::tiff_format::geokeys::xml_escape;
 
 /// What [`write_vrt_mosaic`] wrote.
 #[derive(Debug, Clone, PartialEq)]
@@ -26,16 +26,13 @@ pub struct MosaicSummary {
     pub epsg: Option<u32>,
 }
 
+/// The VRT data type of `t`: GDAL's name, Float32 for Float16 (which GDAL 3.6 reads as
+/// Float32).
 fn gdal_type(t: SampleType) -> &'static str {
-    match t {
-        SampleType::U8 => "Byte",
-        SampleType::I8 => "Int8",
-        SampleType::U16 => "UInt16",
-        SampleType::I16 => "Int16",
-        SampleType::U32 => "UInt32",
-        SampleType::I32 => "Int32",
-        SampleType::F16 | SampleType::F32 => "Float32",
-        _ => "Float64",
+    if t == SampleType::F16 {
+        "Float32"
+    } else {
+        t.gdal_name()
     }
 }
 
@@ -44,13 +41,6 @@ fn mismatch(path: &Path, detail: String) -> Error {
         path: path.to_path_buf(),
         detail,
     }
-}
-
-fn xml_escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
 }
 
 /// Writes `out` (a `.vrt`) over `inputs`: north-up GeoTIFFs with the same CRS, pixel size,
@@ -197,11 +187,7 @@ pub fn write_vrt_mosaic(inputs: &[PathBuf], out: &Path) -> Result<MosaicSummary>
         x += "  </VRTRasterBand>\n";
     }
     x += "</VRTDataset>\n";
-    let mut tmp = temp_next_to(out).map_err(|e| Error::io(out, e))?;
-    tmp.write_all(x.as_bytes())
-        .and_then(|_| tmp.flush())
-        .map_err(|e| Error::io(out, e))?;
-    tmp.persist(out).map_err(|e| Error::io(out, e.error))?;
+    write_atomic(out, &x)?;
     Ok(MosaicSummary {
         width,
         height,

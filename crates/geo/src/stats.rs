@@ -88,25 +88,33 @@ impl Acc {
         }
         match self {
             Acc::Histogram { counts, offset } => counts[(v - *offset) as usize] += count,
-            Acc::Sums {
-                min,
-                max,
-                shift,
-                sum,
-                sum2,
-                n,
-            } => {
-                if *n == 0 {
-                    *shift = v;
-                }
-                *min = min.min(v);
-                *max = max.max(v);
-                let d = v - *shift;
-                *sum += d * count as f64;
-                *sum2 += d * d * count as f64;
-                *n += count;
-            }
+            Acc::Sums { .. } => self.add_to_sums(v, count),
         }
+    }
+
+    /// Adds `count` samples of the valid value `v` to shifted sums (no-op on histograms).
+    #[inline]
+    fn add_to_sums(&mut self, v: f64, count: u64) {
+        let Acc::Sums {
+            min,
+            max,
+            shift,
+            sum,
+            sum2,
+            n,
+        } = self
+        else {
+            return;
+        };
+        if *n == 0 {
+            *shift = v;
+        }
+        *min = min.min(v);
+        *max = max.max(v);
+        let d = v - *shift;
+        *sum += d * count as f64;
+        *sum2 += d * d * count as f64;
+        *n += count;
     }
 
     fn merge(&mut self, other: &Acc) {
@@ -223,28 +231,12 @@ fn accumulate<T: Sample>(acc: &mut Acc, values: &[T], nodata: Option<f64>) {
                 counts[i as usize] = 0;
             }
         }
-        Acc::Sums {
-            min,
-            max,
-            shift,
-            sum,
-            sum2,
-            n,
-        } => {
+        Acc::Sums { .. } => {
             for &v in values {
                 let v = v.to_f64();
-                if v.is_nan() || nodata.is_some_and(|nd| v == nd) {
-                    continue;
+                if !v.is_nan() && nodata.is_none_or(|nd| v != nd) {
+                    acc.add_to_sums(v, 1);
                 }
-                if *n == 0 {
-                    *shift = v;
-                }
-                *min = min.min(v);
-                *max = max.max(v);
-                let d = v - *shift;
-                *sum += d;
-                *sum2 += d * d;
-                *n += 1;
             }
         }
     }

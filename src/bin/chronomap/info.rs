@@ -55,12 +55,7 @@ fn list_tar(args: &Args) -> anyhow::Result<()> {
 
 /// Runs `chronomap info`.
 pub fn run(args: Args) -> anyhow::Result<()> {
-    if args.file.is_file()
-        && args
-            .file
-            .extension()
-            .is_some_and(|e| e.eq_ignore_ascii_case("tar"))
-    {
+    if chronomap::geo::archive::is_tar(&args.file) {
         return list_tar(&args);
     }
     let reader = GeoTiffReader::open(&args.file)

@@ -248,15 +248,9 @@ fn run_stac(args: &Args, dir: &Path) -> anyhow::Result<()> {
 /// Adds `--labels YEAR=PATH` entries, relative to the manifest's folder when under it.
 fn add_labels(manifest: &mut chronomap::data::Manifest, labels: &[(i32, PathBuf)], dir: &Path) {
     for (year, path) in labels {
-        let abs = std::path::absolute(path).unwrap_or_else(|_| path.clone());
-        let dabs = std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf());
-        let rel = abs
-            .strip_prefix(&dabs)
-            .map(Path::to_path_buf)
-            .unwrap_or(abs);
         manifest.labels.push(chronomap::data::LabelEntry {
             year: *year,
-            path: rel,
+            path: chronomap::data::products::manifest_path(dir, path),
         });
     }
 }

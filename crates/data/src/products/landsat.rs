@@ -192,11 +192,6 @@ fn parse_mtl_txt(path: &Path, text: &str) -> Result<Mtl> {
     Ok(out)
 }
 
-/// Whether `p` is a `.tar` file.
-fn is_tar(p: &Path) -> bool {
-    p.is_file() && p.extension().is_some_and(|e| e.eq_ignore_ascii_case("tar"))
-}
-
 /// The metadata file of a scene given as its metadata file or its folder (`*_MTL.json`
 /// preferred over `*_MTL.txt`).
 fn metadata_file(source: &Path) -> Result<PathBuf> {
@@ -249,7 +244,7 @@ impl LandsatScene {
     /// Collection 2 Level-2 product, a listed file that is absent; [`Error::Io`].
     pub fn open(source: impl AsRef<Path>) -> Result<Self> {
         let source = source.as_ref();
-        if is_tar(source) {
+        if chronomap_geo::archive::is_tar(source) {
             return Self::open_tar(source);
         }
         let path = metadata_file(source)?;
@@ -328,20 +323,6 @@ impl LandsatScene {
         } else {
             parse_mtl_txt(&path, text)?
         };
-        let get = |group: &'static str, key: &str| -> Result<&str> {
-            mtl.get(group)
-                .and_then(|g| g.get(key))
-                .map(String::as_str)
-                .ok_or_else(|| {
-                    bad(
-                        &path,
-                        ProductProblem::Key {
-                            group,
-                            key: key.to_string(),
-                        },
-                    )
-                })
-        };
         let key_err = |group: &'static str, key: &str| {
             bad(
                 &path,
@@ -350,6 +331,12 @@ impl LandsatScene {
                     key: key.to_string(),
                 },
             )
+        };
+        let get = |group: &'static str, key: &str| -> Result<&str> {
+            mtl.get(group)
+                .and_then(|g| g.get(key))
+                .map(String::as_str)
+                .ok_or_else(|| key_err(group, key))
         };
         let level = get("PRODUCT_CONTENTS", "PROCESSING_LEVEL")?;
         let collection = mtl
@@ -515,7 +502,7 @@ pub fn find_scenes(sources: &[PathBuf]) -> Result<Vec<LandsatScene>> {
             .map_err(|e| Error::io(src, e))?
             .flatten()
             .map(|e| e.path())
-            .filter(|p| is_tar(p))
+            .filter(|p| chronomap_geo::archive::is_tar(p))
             .collect();
         if !tars.is_empty() {
             tars.sort();
@@ -542,16 +529,6 @@ pub fn find_scenes(sources: &[PathBuf]) -> Result<Vec<LandsatScene>> {
         }
     }
     Ok(scenes)
-}
-
-/// A path as the manifest in `dir` should hold it: relative when under `dir`, else absolute.
-fn manifest_path(dir: &Path, p: &Path) -> PathBuf {
-    if chronomap_geo::archive::split_vsitar(p).is_some() {
-        return p.to_path_buf(); // already absolute, and `absolute` would fold its `//`
-    }
-    let abs = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
-    let (d, p) = (abs(dir), abs(p));
-    p.strip_prefix(&d).map(Path::to_path_buf).unwrap_or(p)
 }
 
 /// The manifest of the series that Landsat scenes `sources` make (see [`find_scenes`]),
@@ -606,7 +583,7 @@ pub fn landsat_manifest(
         let mut files = BTreeMap::new();
         for b in &options.bands {
             let p = s.bands.get(b).ok_or_else(|| s.unknown_band(b))?;
-            files.insert(b.clone(), manifest_path(manifest_dir, p));
+            files.insert(b.clone(), super::manifest_path(manifest_dir, p));
         }
         let (scale, offset) = s.factors_for(&options.bands)?;
         dates.push(DateEntry {
@@ -614,7 +591,7 @@ pub fn landsat_manifest(
             image: None,
             bands: Some(files),
             mask: Some(MaskEntry::Values {
-                path: manifest_path(manifest_dir, &s.qa_pixel),
+                path: super::manifest_path(manifest_dir, &s.qa_pixel),
                 invalid: None,
                 valid: None,
                 bits: Some(options.qa_bits.clone()),

@@ -14,3 +14,17 @@ pub use landsat::{LandsatOptions, LandsatScene, landsat_manifest};
 pub mod stac;
 
 pub use stac::{is_stac, stac_manifest};
+
+use std::path::{Path, PathBuf};
+
+/// A path as a manifest in `dir` should hold it: relative when under `dir`, else absolute;
+/// `/vsitar/` paths as they are (already absolute, and `std::path::absolute` would fold their
+/// `//`). Also what `chronomap series --labels` uses.
+pub fn manifest_path(dir: &Path, p: &Path) -> PathBuf {
+    if chronomap_geo::archive::split_vsitar(p).is_some() {
+        return p.to_path_buf();
+    }
+    let abs = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
+    let (d, p) = (abs(dir), abs(p));
+    p.strip_prefix(&d).map(Path::to_path_buf).unwrap_or(p)
+}

@@ -216,14 +216,7 @@ pub fn stac_manifest(
             ));
         }
     }
-    let rel = |p: &Path| -> PathBuf {
-        if chronomap_geo::archive::split_vsitar(p).is_some() {
-            return p.to_path_buf();
-        }
-        let abs = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
-        let (d, p) = (abs(manifest_dir), abs(p));
-        p.strip_prefix(&d).map(Path::to_path_buf).unwrap_or(p)
-    };
+    let rel = |p: &Path| super::manifest_path(manifest_dir, p);
     let mut nodata = None;
     let mut dates = Vec::new();
     for (date, json, it) in &dated {

@@ -77,6 +77,7 @@ impl OsmData {
             Ok(())
         };
         let mut features = Vec::new();
+        let mut kept: Vec<(Feature, usize)> = Vec::new();
         let way_index: HashMap<i64, usize> = self
             .ways
             .iter()
@@ -110,36 +111,38 @@ impl OsmData {
                 skip(FeatureId::Way(*id), too_few(*id, &way.refs, &self.nodes))?;
                 continue;
             };
-            if missing > 0 {
-                out.trimmed.push(Trimmed {
+            kept.push((
+                Feature {
                     id: FeatureId::Way(*id),
-                    missing_nodes: missing,
-                });
-            }
-            features.push(Feature {
-                id: FeatureId::Way(*id),
-                tags: tags.clone(),
-                geometry,
-            });
+                    tags: tags.clone(),
+                    geometry,
+                },
+                missing,
+            ));
         }
         for (id, rel) in &self.relations {
             match self.multipolygon(*id, rel, &way_index, options.strict) {
-                Ok(Some((geometry, missing))) => {
-                    if missing > 0 {
-                        out.trimmed.push(Trimmed {
-                            id: FeatureId::Relation(*id),
-                            missing_nodes: missing,
-                        });
-                    }
-                    features.push(Feature {
+                Ok(Some((geometry, missing))) => kept.push((
+                    Feature {
                         id: FeatureId::Relation(*id),
                         tags: rel.tags.clone(),
                         geometry,
-                    });
-                }
+                    },
+                    missing,
+                )),
                 Ok(None) => {}
                 Err(reason) => skip(FeatureId::Relation(*id), reason)?,
             }
+        }
+        // features with the number of node references their file lacks
+        for (f, missing) in kept {
+            if missing > 0 {
+                out.trimmed.push(Trimmed {
+                    id: f.id,
+                    missing_nodes: missing,
+                });
+            }
+            features.push(f);
         }
         out.features = features;
         Ok(out)
