@@ -22,7 +22,7 @@ pub fn class_style_paths(tif: &Path) -> (PathBuf, PathBuf) {
 /// file and renamed into place.
 ///
 /// # Errors
-/// [`Error::Io`] naming the sidecar that could not be written.
+/// [`Error::Io`](crate::Error::Io) naming the sidecar that could not be written.
 ///
 /// # Examples
 /// ```
