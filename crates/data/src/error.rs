@@ -28,6 +28,15 @@ pub enum Error {
         /// What is wrong.
         problem: ProductProblem,
     },
+    /// A collection file (or folder of series) is invalid, or its series cannot be combined
+    /// (other bands or classes than the first series).
+    #[error("collection {path:?}: {problem}")]
+    Collection {
+        /// The `collection.json` (or the scanned folder).
+        path: PathBuf,
+        /// What is wrong, naming the series at fault.
+        problem: String,
+    },
     /// The manifest parses but its content is inconsistent.
     #[error("invalid manifest {path:?}: {problem}")]
     Manifest {
@@ -173,6 +182,13 @@ impl Error {
 
     pub(crate) fn manifest(path: impl Into<PathBuf>, problem: ManifestProblem) -> Self {
         Error::Manifest {
+            path: path.into(),
+            problem,
+        }
+    }
+
+    pub(crate) fn collection(path: impl Into<PathBuf>, problem: String) -> Self {
+        Error::Collection {
             path: path.into(),
             problem,
         }

@@ -51,6 +51,7 @@
 //!   synthetic world) for this and other crates' tests.
 
 mod augment;
+mod collection;
 mod coverage;
 mod dataset;
 mod date;
@@ -70,6 +71,9 @@ pub mod testkit;
 mod training;
 
 pub use augment::{Dihedral, JitterDraw, RadiometricJitter};
+pub use collection::{
+    COLLECTION_VERSION, Collection, CollectionEntry, CollectionFile, canonical_band,
+};
 pub use coverage::{CoverageMap, WindowStats};
 pub use dataset::{
     PatchBatch, PatchBatcher, PatchConfig, PatchDataset, PatchItem, Sample, make_samples,
@@ -86,7 +90,8 @@ pub use sampler::{
 };
 pub use series::{DEFAULT_TILE_CACHE_PER_DATE, SceneDate, SceneSeries};
 pub use synth::{
-    SYNTH_BANDS, SYNTH_CENTRE, SYNTH_CLASSES, SYNTH_EPSG, SynthConfig, SynthDate, SynthSummary,
-    SynthYear, synth_class_table, write_world,
+    SYNTH_BANDS, SYNTH_CENTRE, SYNTH_CITIES, SYNTH_CLASSES, SYNTH_EPSG, SynthConfig, SynthDate,
+    SynthSite, SynthSummary, SynthYear, synth_cities, synth_class_table, write_collection,
+    write_world,
 };
 pub use training::{DateSequences, TrainingConfig, TrainingData};

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::Context;
-use chronomap::data::{SYNTH_CLASSES, SynthConfig, write_world};
+use chronomap::data::{SYNTH_CLASSES, SynthConfig, synth_cities, write_collection, write_world};
 use indicatif::{ProgressBar, ProgressStyle};
 
 /// Options of `chronomap synth`.
@@ -30,6 +30,11 @@ pub struct Args {
     /// Deflate level of the GeoTIFFs (1 fastest, 9 smallest).
     #[arg(long, default_value_t = 1)]
     pub deflate_level: u32,
+    /// Write a collection of N cities (1-16: other UTM zones and hemispheres, sun geometry,
+    /// seasons, acquisition calendars, towns) under `--out/<city>/` with a `collection.json`.
+    /// City 0 is the Saint-Louis world of `--seed` and `--dates-per-year`.
+    #[arg(long)]
+    pub cities: Option<usize>,
 }
 
 /// Runs `chronomap synth`.
@@ -40,8 +45,52 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         dates_per_year: args.dates_per_year,
         years: args.years,
         deflate_level: args.deflate_level,
+        ..SynthConfig::new(args.seed)
     };
     let start = Instant::now();
+    if let Some(n) = args.cities {
+        let cities = synth_cities(&config, n)?;
+        let bar = ProgressBar::new(n as u64);
+        bar.set_style(
+            ProgressStyle::with_template(
+                "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} {msg}",
+            )
+            .context("progress bar template")?,
+        );
+        let path = write_collection(&cities, &args.out, &mut |done, _, name| {
+            bar.set_position(done as u64);
+            bar.set_message(name.to_string());
+        })
+        .with_context(|| format!("writing {n} synthetic cities to {}", args.out.display()))?;
+        bar.finish_and_clear();
+        let mut out = std::io::stdout().lock();
+        writeln!(
+            out,
+            "{n} synthetic cities ({}x{} px of 10 m) in {:.1} s",
+            config.size,
+            config.size,
+            start.elapsed().as_secs_f64()
+        )?;
+        writeln!(
+            out,
+            "{:<14} {:>6} {:>9} {:>8} {:>7} {:>6}",
+            "city", "EPSG", "lat", "seasons", "dates/y", "seed"
+        )?;
+        for c in &cities {
+            writeln!(
+                out,
+                "{:<14} {:>6} {:>9.2} {:>+8.0} {:>7} {:>6}",
+                c.site.name,
+                c.site.epsg,
+                c.site.latitude_deg,
+                c.site.season_shift_days,
+                c.dates_per_year,
+                c.seed
+            )?;
+        }
+        writeln!(out, "collection: {}", path.display())?;
+        return Ok(());
+    }
     let bar = ProgressBar::new(config.steps() as u64);
     bar.set_style(
         ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} {msg}")
@@ -58,10 +107,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
     writeln!(
         out,
-        "synthetic Saint-Louis world (seed {}, {}x{} px of 10 m, EPSG:32628) in {:.1} s",
+        "synthetic Saint-Louis world (seed {}, {}x{} px of 10 m, EPSG:{}) in {:.1} s",
         config.seed,
         config.size,
         config.size,
+        config.site.epsg,
         start.elapsed().as_secs_f64()
     )?;
     writeln!(

@@ -9,6 +9,7 @@ mod raster;
 mod world;
 
 pub use world::{
-    SYNTH_BANDS, SYNTH_CENTRE, SYNTH_CLASSES, SYNTH_EPSG, SynthConfig, SynthDate, SynthSummary,
-    SynthYear, synth_class_table, write_world,
+    SYNTH_BANDS, SYNTH_CENTRE, SYNTH_CITIES, SYNTH_CLASSES, SYNTH_EPSG, SynthConfig, SynthDate,
+    SynthSite, SynthSummary, SynthYear, synth_cities, synth_class_table, write_collection,
+    write_world,
 };

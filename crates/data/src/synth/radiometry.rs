@@ -87,9 +87,9 @@ pub(crate) fn greenness(m: Material, doy: f64, phase: f64) -> f64 {
 
 /// The sun's direction as a unit vector `(east, north, up)` at the overpass on day `doy`,
 /// from the solar declination of Cooper (1969), `23.44 sin(2 pi (284 + doy) / 365)` degrees.
-pub(crate) fn sun_vector(doy: f64) -> [f64; 3] {
+pub(crate) fn sun_vector(doy: f64, latitude_deg: f64) -> [f64; 3] {
     let decl = radians(23.44) * sin(2.0 * PI * (284.0 + doy) / 365.0);
-    let (lat, ha) = (radians(LATITUDE_DEG), radians(HOUR_ANGLE_DEG));
+    let (lat, ha) = (radians(latitude_deg), radians(HOUR_ANGLE_DEG));
     let east = -cos(decl) * sin(ha);
     let north = sin(decl) * cos(lat) - cos(decl) * cos(ha) * sin(lat);
     let up = sin(decl) * sin(lat) + cos(decl) * cos(ha) * cos(lat);
@@ -127,10 +127,13 @@ pub(crate) struct DateConditions {
     pub(crate) greenness: [f64; 4],
     /// Column at which the swath's nodata edge starts on row 0 (`None`: no edge).
     pub(crate) nodata_edge_col: Option<f64>,
+    /// Shift of the site's seasons (vegetation, dust, rain) from Saint-Louis', days.
+    pub(crate) season_shift_days: f64,
 }
 
 /// Conditions of every date of a year. `base_index` is the index of the year's first date
-/// in the series; `edge` forces a nodata edge on the year's date at that position.
+/// in the series; `edge` forces a nodata edge on the year's date at that position;
+/// `site` gives the latitude (sun geometry) and the shift of the seasons.
 pub(crate) fn year_conditions(
     seed: u64,
     year: i32,
@@ -138,13 +141,21 @@ pub(crate) fn year_conditions(
     base_index: u64,
     size: usize,
     edge: Option<usize>,
+    site: &crate::synth::world::SynthSite,
 ) -> Vec<DateConditions> {
+    let shift = site.season_shift_days;
     let mut out: Vec<DateConditions> = (0..n)
         .map(|k| {
             let r = |j: u64| unit_f64(hash4(seed, 0xDA7E ^ year as u64, k as u64, j));
             let spacing = 365.0 / n as f64;
-            let doy =
-                (15.0 + k as f64 * spacing + (r(0) - 0.5) * spacing.min(20.0)).clamp(1.0, 364.0);
+            let start = 15.0 + site.calendar_offset_days;
+            let doy = start + k as f64 * spacing + (r(0) - 0.5) * spacing.min(20.0);
+            let doy = if site.calendar_offset_days == 0.0 {
+                doy
+            } else {
+                (doy - 1.0).rem_euclid(364.0) + 1.0
+            }
+            .clamp(1.0, 364.0);
             let doy = doy.round();
             let date = Date::from_day_of_year(year, doy as u32).unwrap_or(Date {
                 year,
@@ -152,7 +163,7 @@ pub(crate) fn year_conditions(
                 day: 1,
             });
             let doy = date.day_of_year() as f64;
-            let sun = sun_vector(doy);
+            let sun = sun_vector(doy, site.latitude_deg);
             let elevation = asin(sun[2]);
             let horiz = (sun[0] * sun[0] + sun[1] * sun[1]).sqrt().max(1e-12);
             // Azimuth clockwise from north, from the horizontal direction cosine.
@@ -162,10 +173,10 @@ pub(crate) fn year_conditions(
             };
             let gain = (sun[2] / 0.85).sqrt() * (1.0 + 0.04 * (2.0 * r(1) - 1.0));
             // Harmattan dust peaks in February; some haze at any time.
-            let harmattan = bump(day_distance(doy, 45.0), 75.0);
+            let harmattan = bump(day_distance(doy, 45.0 + shift), 75.0);
             let haze = (0.08 + 0.5 * harmattan * (0.5 + r(2)) + 0.25 * r(3)).min(1.1);
             // Clouds: more in the rainy season (peak late August).
-            let wet = bump(day_distance(doy, 235.0), 70.0);
+            let wet = bump(day_distance(doy, 235.0 + shift), 70.0);
             let cloud = if r(4) < 0.3 - 0.2 * wet {
                 0.0
             } else {
@@ -175,7 +186,7 @@ pub(crate) fn year_conditions(
             let height = 1000.0 + 1500.0 * r(8);
             let reach = height / PIXEL_M / sun[2].max(0.2);
             let shadow = [sun[0] * reach, -sun[1] * reach];
-            let g = |m: Material| greenness(m, doy, 0.0);
+            let g = |m: Material| greenness(m, doy, shift);
             DateConditions {
                 date,
                 index: base_index + k as u64,
@@ -195,6 +206,7 @@ pub(crate) fn year_conditions(
                     g(Material::Scrub),
                 ],
                 nodata_edge_col: (edge == Some(k)).then(|| (0.80 + 0.12 * r(9)) * size as f64),
+                season_shift_days: shift,
             }
         })
         .collect();
@@ -212,6 +224,8 @@ pub(crate) fn year_conditions(
         let r = unit_f64(hash4(seed, 0xC10D ^ year as u64, 0, 0));
         out[last].cloud_cover_target = out[last].cloud_cover_target.max(0.22 + 0.15 * r);
     }
+    // A shifted calendar wraps into January: keep the year's dates chronological.
+    out.sort_by_key(|c| c.day_of_year);
     out
 }
 
@@ -248,7 +262,7 @@ pub(crate) fn render(land: &Landscape, c: &DateConditions, seed: u64) -> Rendere
         .objects
         .iter()
         .map(|o| {
-            let g = greenness(o.material, doy, o.phase_days as f64) as f32;
+            let g = greenness(o.material, doy, o.phase_days as f64 + c.season_shift_days) as f32;
             let [green, dry] = SPECTRA[o.material as usize];
             std::array::from_fn(|b| o.brightness * (g * green[b] + (1.0 - g) * dry[b]))
         })
@@ -370,9 +384,9 @@ mod tests {
     fn sun_is_higher_in_june_than_december() {
         // Hand check: Dec 21 (doy 355): decl = -23.44 deg; sin(elev) = sin(d)sin(lat) +
         // cos(d)cos(h)cos(lat) = -0.3978*0.2761 + 0.9175*0.9239*0.9611 = 0.705 (44.8 deg).
-        let dec = sun_vector(355.0);
+        let dec = sun_vector(355.0, LATITUDE_DEG);
         assert!((dec[2] - 0.705).abs() < 0.005, "{dec:?}");
-        let jun = sun_vector(172.0);
+        let jun = sun_vector(172.0, LATITUDE_DEG);
         assert!(jun[2] > 0.9);
         // Morning overpass: the sun is in the east.
         assert!(dec[0] > 0.0 && jun[0] > 0.0);

@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use chronomap_geo::crs::Crs;
@@ -43,6 +43,123 @@ pub struct SynthConfig {
     pub years: Vec<i32>,
     /// Deflate level of the GeoTIFFs, 1-9 (default 1: fast, about 10% larger than 6).
     pub deflate_level: u32,
+    /// Where the city lies and how its year runs (default: Saint-Louis, Senegal).
+    pub site: SynthSite,
+}
+
+/// Where a synthetic city lies and how its year runs: what makes cities of a collection
+/// differ besides their seed (town layout, streets, land-cover mix).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SynthSite {
+    /// Name (a real city the site borrows its place and climate from).
+    pub name: String,
+    /// EPSG code of the grid: the WGS 84 / UTM zone of the site (326xx north, 327xx south).
+    pub epsg: u32,
+    /// Easting / northing of the scene centre in that zone, metres.
+    pub centre: (f64, f64),
+    /// Latitude of the centre, degrees (negative south): sun elevation and azimuth.
+    pub latitude_deg: f64,
+    /// Shift of the seasons from Saint-Louis', days: vegetation green-up, dust and rain
+    /// seasons (about 182 in the southern hemisphere).
+    pub season_shift_days: f64,
+    /// Shift of the acquisition calendar, days: the first acquisition of a year is near
+    /// day `15 + calendar_offset_days` (wrapped into the year) instead of mid-January.
+    pub calendar_offset_days: f64,
+}
+
+impl SynthSite {
+    /// Saint-Louis, Senegal (UTM 28N, 16.03 N): the default world.
+    pub fn saint_louis() -> Self {
+        Self {
+            name: "saint-louis".into(),
+            epsg: SYNTH_EPSG,
+            centre: SYNTH_CENTRE,
+            latitude_deg: crate::synth::radiometry::LATITUDE_DEG,
+            season_shift_days: 0.0,
+            calendar_offset_days: 0.0,
+        }
+    }
+
+    /// A site centred on `(lon, lat)` (degrees) in its UTM zone, rounded to 10 m.
+    ///
+    /// # Errors
+    /// [`Error::Geo`] when the position cannot be projected (latitude beyond UTM's +-84).
+    pub fn at(name: &str, lon: f64, lat: f64, season_shift_days: f64) -> Result<Self> {
+        let epsg = chronomap_geo::crs::utm_epsg(lon, lat);
+        let (x, y) = Crs::from_epsg(epsg)?.from_lonlat(lon, lat)?;
+        Ok(Self {
+            name: name.into(),
+            epsg,
+            centre: ((x / 10.0).round() * 10.0, (y / 10.0).round() * 10.0),
+            latitude_deg: lat,
+            season_shift_days,
+            calendar_offset_days: 0.0,
+        })
+    }
+}
+
+impl Default for SynthSite {
+    fn default() -> Self {
+        Self::saint_louis()
+    }
+}
+
+/// The 16 places of the offline collection: coastal cities of Africa, Europe, North and South
+/// America (the talk's 16 cities span Canada, the USA, Africa, Europe and South America), as
+/// `(name, lon, lat, season shift in days)`; five lie in the southern hemisphere.
+pub const SYNTH_CITIES: [(&str, f64, f64, f64); 16] = [
+    ("saint-louis", -16.50, 16.03, 0.0),
+    ("luanda", 13.23, -8.84, 175.0),
+    ("montreal", -73.57, 45.50, -70.0),
+    ("lisbon", -9.14, 38.72, -110.0),
+    ("recife", -34.88, -8.05, 140.0),
+    ("new-orleans", -90.07, 29.95, -40.0),
+    ("dakar", -17.45, 14.69, 10.0),
+    ("maputo", 32.57, -25.97, 190.0),
+    ("vancouver", -123.12, 49.28, -80.0),
+    ("abidjan", -4.02, 5.32, -70.0),
+    ("lima", -77.04, -12.05, 160.0),
+    ("marseille", 5.37, 43.30, -100.0),
+    ("nouakchott", -15.98, 18.08, 15.0),
+    ("miami", -80.19, 25.76, -20.0),
+    ("buenos-aires", -58.38, -34.60, 182.0),
+    ("lagos", 3.40, 6.45, -60.0),
+];
+
+/// `n` synthetic cities (1 to 16, in [`SYNTH_CITIES`] order) for a collection: city `i` has
+/// seed `seed + i` (another town, street pattern and land-cover mix), its own UTM zone, sun
+/// geometry and seasons, 4 to 7 acquisitions a year and its own acquisition calendar; city 0
+/// is the default Saint-Louis world of `seed`. Sizes, years and compression come from `base`.
+///
+/// # Errors
+/// [`Error::InvalidArgument`] when `n` is 0 or above 16.
+pub fn synth_cities(base: &SynthConfig, n: usize) -> Result<Vec<SynthConfig>> {
+    if n == 0 || n > SYNTH_CITIES.len() {
+        return Err(Error::invalid("cities", n as f64, "1 to 16"));
+    }
+    let mut out = Vec::with_capacity(n);
+    for (i, &(name, lon, lat, shift)) in SYNTH_CITIES.iter().take(n).enumerate() {
+        let mut site = if i == 0 {
+            SynthSite::saint_louis()
+        } else {
+            SynthSite::at(name, lon, lat, shift)?
+        };
+        let dates_per_year = if i == 0 {
+            base.dates_per_year
+        } else {
+            4 + (i * 7 + 3) % 4
+        };
+        if i > 0 {
+            site.calendar_offset_days = ((i * 37) % 120) as f64;
+        }
+        out.push(SynthConfig {
+            seed: base.seed + i as u64,
+            dates_per_year,
+            site,
+            ..base.clone()
+        });
+    }
+    Ok(out)
 }
 
 impl SynthConfig {
@@ -54,13 +171,16 @@ impl SynthConfig {
             dates_per_year: 6,
             years: vec![2016, 2020],
             deflate_level: 1,
+            site: SynthSite::saint_louis(),
         }
     }
 
-    /// The top-left corner (easting, northing) of the scene: centred on [`SYNTH_CENTRE`].
+    /// The top-left corner (easting, northing) of the scene: centred on the site's centre
+    /// ([`SYNTH_CENTRE`] for Saint-Louis).
     pub fn origin(&self) -> (f64, f64) {
         let half = self.size as f64 * PIXEL_M / 2.0;
-        (SYNTH_CENTRE.0 - half, SYNTH_CENTRE.1 + half)
+        let c = self.site.centre;
+        (c.0 - half, c.1 + half)
     }
 
     /// The geotransform of every raster: `[x0, 10, 0, y0, 0, -10]` with `(x0, y0)` =
@@ -227,7 +347,8 @@ pub fn write_world(
     let table_path = out.join("classes.json");
     write_atomic(&table_path, table.to_json().as_bytes())?;
 
-    let utm = Crs::from_epsg(SYNTH_EPSG)?;
+    let epsg = config.site.epsg;
+    let utm = Crs::from_epsg(epsg)?;
     let project = |p: [f64; 2]| -> (f64, f64) {
         let (x, y) = gt.pixel_to_world(p[0], p[1]);
         utm.to_lonlat(x, y).unwrap_or((f64::NAN, f64::NAN))
@@ -249,7 +370,7 @@ pub fn write_world(
         return Err(Error::Geo(chronomap_geo::Error::Transform {
             x: gt.0[0],
             y: gt.0[3],
-            from: SYNTH_EPSG,
+            from: epsg,
             to: chronomap_geo::crs::WGS84,
         }));
     }
@@ -257,14 +378,14 @@ pub fn write_world(
     let u8_spec = |name: &str| {
         let mut s = RasterSpec::new(size, size, 1, SampleType::U8)
             .with_geotransform(gt)
-            .with_epsg(SYNTH_EPSG)
+            .with_epsg(epsg)
             .with_band_names([name]);
         s.deflate_level = config.deflate_level;
         s
     };
     let mut image_spec = RasterSpec::new(size, size, 4, SampleType::U16)
         .with_geotransform(gt)
-        .with_epsg(SYNTH_EPSG)
+        .with_epsg(epsg)
         .with_nodata(0.0)
         .with_band_names(SYNTH_BANDS);
     image_spec.deflate_level = config.deflate_level;
@@ -293,6 +414,7 @@ pub fn write_world(
             date_index,
             size,
             edge,
+            &config.site,
         );
         date_index += conditions.len() as u64;
 
@@ -406,7 +528,8 @@ pub fn write_world(
             "generator_version": env!("CARGO_PKG_VERSION"),
             "seed": config.seed,
             "size": size,
-            "epsg": SYNTH_EPSG,
+            "epsg": epsg,
+            "site": config.site,
             "geotransform": gt.0,
             "class_table": "classes.json",
             "materials": Material::ALL.iter().map(|m| m.name()).collect::<Vec<_>>(),
@@ -432,4 +555,56 @@ pub fn write_world(
 
 fn round6(v: f64) -> f64 {
     (v * 1e6).round() / 1e6
+}
+
+/// Writes one world per configuration under `out/<site name>/` (as [`write_world`]) and a
+/// `collection.json` naming them (tags: `epsg`, `hemisphere`, `dates_per_year`), written
+/// last; returns the collection file. Progress reports `(city done, cities, name)`.
+///
+/// # Errors
+/// As [`write_world`]; [`Error::InvalidArgument`] when `configs` is empty;
+/// [`Error::Collection`] when two sites share a name.
+pub fn write_collection(
+    configs: &[SynthConfig],
+    out: &Path,
+    progress: &mut dyn FnMut(usize, usize, &str),
+) -> Result<PathBuf> {
+    if configs.is_empty() {
+        return Err(Error::invalid("cities", 0.0, "at least one"));
+    }
+    let mut entries = Vec::with_capacity(configs.len());
+    for (i, c) in configs.iter().enumerate() {
+        let name = c.site.name.clone();
+        let dir = out.join(&name);
+        write_world(c, &dir, &mut |_, _, _| {})?;
+        let mut tags = std::collections::BTreeMap::new();
+        tags.insert("epsg".to_string(), c.site.epsg.to_string());
+        let hemisphere = if c.site.latitude_deg < 0.0 {
+            "south"
+        } else {
+            "north"
+        };
+        tags.insert("hemisphere".to_string(), hemisphere.to_string());
+        tags.insert("dates_per_year".to_string(), c.dates_per_year.to_string());
+        entries.push(crate::collection::CollectionEntry {
+            name: name.clone(),
+            source: PathBuf::from(&name).join("manifest.json"),
+            tags,
+            bands: Vec::new(),
+        });
+        progress(i + 1, configs.len(), &name);
+    }
+    let file = crate::collection::CollectionFile {
+        version: crate::collection::COLLECTION_VERSION,
+        series: entries,
+        meta: Some(json!({
+            "generator": "chronomap synth --cities",
+            "generator_version": env!("CARGO_PKG_VERSION"),
+            "cities": configs.len(),
+        })),
+    };
+    let path = out.join("collection.json");
+    file.check(&path)?;
+    file.save(&path)?;
+    Ok(path)
 }

@@ -1,6 +1,7 @@
 //! Integration tests of chronomap-data: real GeoTIFF / OSM files written to temporary
 //! folders by the testkit and the synthetic world (one test binary, as the workspace does).
 
+mod collection;
 mod dataset;
 mod landsat;
 mod series;
