@@ -21,6 +21,17 @@ pub enum Error {
         #[source]
         problem: TiffProblem,
     },
+    /// The file is not a valid JPEG 2000 image (`.jp2` or raw `.j2k` codestream): truncated,
+    /// malformed boxes or marker segments, corrupt coded data, absurd declared sizes.
+    /// `problem` says what exactly.
+    #[error("invalid JPEG 2000 {path:?}")]
+    Jp2 {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        #[source]
+        problem: Jp2Problem,
+    },
     /// A vector file (OSM XML/PBF, GeoJSON) is malformed or references missing data.
     #[error("invalid vector file {path:?}")]
     Vector {
@@ -78,6 +89,17 @@ pub enum Error {
     },
 
     // ----- the caller is at fault --------------------------------------------------------------
+    /// A reduced-resolution read asked for a level the file does not have (see
+    /// [`GeoTiffReader::read_window_reduced`](crate::GeoTiffReader::read_window_reduced)).
+    #[error("reduction level {level} does not exist ({path:?} has levels 0..={levels})")]
+    ReductionOutOfRange {
+        /// The file.
+        path: PathBuf,
+        /// Requested level.
+        level: u32,
+        /// Highest level the file has.
+        levels: u32,
+    },
     /// A pixel window does not fit inside the raster.
     #[error("window {window:?} does not fit in a {width}x{height} raster")]
     WindowOutOfBounds {
@@ -399,6 +421,81 @@ pub enum Unsupported {
     /// A BigTIFF file with an unusual offset size.
     #[error("BigTIFF with {0}-byte offsets")]
     OffsetSize(u16),
+    /// A JPEG 2000 feature chronomap does not decode (component subsampling, components of
+    /// different precision, more than 32-bit samples, ...); the text names it.
+    #[error("JPEG 2000 {0}")]
+    Jpeg2000(&'static str),
+    /// Reduced-resolution reads of a TIFF: only JPEG 2000 files have resolution levels that
+    /// chronomap reads (TIFF overviews are ignored).
+    #[error(
+        "reduced-resolution reads (only JPEG 2000 files have them; TIFF overviews are not read)"
+    )]
+    ReducedResolution,
+}
+
+/// What is wrong with a JPEG 2000 file.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Jp2Problem {
+    /// A box, marker segment or tile-part extends past the end of the file (or of the
+    /// codestream box holding it).
+    #[error("truncated: {what} needs bytes {offset}..{end} but only {len} are there")]
+    Truncated {
+        /// What was being read.
+        what: &'static str,
+        /// Start offset in the file.
+        offset: u64,
+        /// End offset (exclusive).
+        end: u64,
+        /// Bytes available (file or codestream box end).
+        len: u64,
+    },
+    /// A JP2 box is malformed (bad length, duplicated or missing required box).
+    #[error("box {kind:?} at offset {offset}: {detail}")]
+    BadBox {
+        /// The box type (four characters).
+        kind: String,
+        /// Its offset in the file.
+        offset: u64,
+        /// What is wrong.
+        detail: &'static str,
+    },
+    /// The file has no contiguous codestream (`jp2c`) box.
+    #[error("no codestream (jp2c) box")]
+    NoCodestream,
+    /// A codestream marker segment is malformed or out of place.
+    #[error("marker {marker:#06x} at offset {offset}: {detail}")]
+    BadMarker {
+        /// The marker (`0xff51` SIZ, `0xff90` SOT, ...).
+        marker: u16,
+        /// Its offset in the file.
+        offset: u64,
+        /// What is wrong.
+        detail: String,
+    },
+    /// The image or tile size declared in the SIZ marker is zero, inconsistent or beyond
+    /// what chronomap decodes (more than 65535 tiles, or more than 2^32 samples per tile).
+    #[error("SIZ declares {detail}")]
+    BadSize {
+        /// What was declared.
+        detail: String,
+    },
+    /// The decoder rejected the coded data of a region (corrupt or truncated packets).
+    #[error("cannot decode pixels {x0}..{x1} x {y0}..{y1} at reduction {reduce}: {detail}")]
+    Decode {
+        /// First column (full-resolution image coordinates).
+        x0: u64,
+        /// First row.
+        y0: u64,
+        /// End column (exclusive).
+        x1: u64,
+        /// End row (exclusive).
+        y1: u64,
+        /// Reduction level (0 = full resolution).
+        reduce: u32,
+        /// The decoder's messages.
+        detail: String,
+    },
 }
 
 /// What is wrong with a vector file.
@@ -521,9 +618,8 @@ fn looks_like(magic: &[u8]) -> &'static str {
     if magic.starts_with(&[0, 0, 0, 0x0C, b'j', b'P', b' ', b' '])
         || magic.starts_with(&[0xFF, 0x4F, 0xFF, 0x51])
     {
-        ": it looks like a JPEG 2000 image (how Sentinel-2 bands are delivered); convert it to \
-         a GeoTIFF with `gdal_translate -co COMPRESS=DEFLATE -co PREDICTOR=2 -co TILED=YES \
-         in.jp2 out.tif`"
+        ": it looks like a JPEG 2000 image, which GeoTiffReader::open reads itself; this \
+         parser only reads TIFFs"
     } else if magic.starts_with(b"PK\x03\x04") {
         ": it looks like a ZIP archive (a Sentinel-2 .SAFE download?); extract it and convert \
          the band images to GeoTIFF"

@@ -4,8 +4,9 @@
 //!
 //! # Overview
 //! - [`GeoTiffReader`] opens a GeoTIFF (striped/tiled, pixel/band interleaved, BigTIFF,
-//!   none/LZW/Deflate/PackBits, predictors 1-3, u8..f64) and reads pixel [`Window`]s of any
-//!   bands, decoding only the tiles the window touches. [`RasterInfo`] describes the file:
+//!   none/LZW/Deflate/PackBits, predictors 1-3, u8..f64) or a JPEG 2000 file (`.jp2` with
+//!   GMLJP2/GeoJP2 georeferencing, raw `.j2k`; Sentinel-2 bands) and reads pixel
+//!   [`Window`]s of any bands, decoding only the tiles the window touches. [`RasterInfo`] describes the file:
 //!   size, [`SampleType`], [`GeoTransform`], EPSG code, nodata.
 //! - [`write_geotiff`] writes a whole raster described by a [`RasterSpec`];
 //!   [`GeoTiffWriter`] streams larger-than-memory rasters window by window. Both write to a
@@ -37,6 +38,7 @@ pub mod crs;
 mod error;
 mod geotransform;
 mod grid;
+mod jp2;
 mod mosaic;
 pub mod quicklook;
 mod raster_info;
@@ -54,7 +56,9 @@ pub use class_style::{class_style_paths, write_class_style};
 pub use class_table::{
     BACKGROUND, BUILDING, BurnAs, ClassDef, ClassRule, ClassTable, NODATA, ROAD, VEGETATION, WATER,
 };
-pub use error::{ClassTableProblem, Error, Result, TiffProblem, Unsupported, VectorProblem};
+pub use error::{
+    ClassTableProblem, Error, Jp2Problem, Result, TiffProblem, Unsupported, VectorProblem,
+};
 pub use geotransform::GeoTransform;
 pub use grid::Grid;
 pub use mosaic::{MosaicSummary, write_vrt_mosaic};

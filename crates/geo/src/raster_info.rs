@@ -1,4 +1,4 @@
-//! What a GeoTIFF holds: size, bands, sample type, georeferencing, nodata and storage layout.
+//! What a GeoTIFF (or JPEG 2000 file) holds: size, bands, sample type, georeferencing, nodata and storage layout.
 
 use crate::geotransform::GeoTransform;
 use crate::grid::Grid;
@@ -21,10 +21,14 @@ pub enum Compression {
     /// pixel (or any number of bands with `INTERLEAVE=BAND`), RGB or YCbCr. Read only: it is
     /// lossy, and chronomap never writes it.
     Jpeg,
+    /// Not a TIFF compression here: the raster is a JPEG 2000 file (`.jp2`/`.j2k`, GDAL's
+    /// JP2OpenJPEG driver), lossless (5/3 wavelet) or lossy (9/7). Read only.
+    Jpeg2000,
 }
 
 impl Compression {
-    /// The GDAL creation-option name (`NONE`, `LZW`, `DEFLATE`, `PACKBITS`, `ZSTD`, `JPEG`).
+    /// The GDAL creation-option name (`NONE`, `LZW`, `DEFLATE`, `PACKBITS`, `ZSTD`, `JPEG`;
+    /// `JPEG2000` for JPEG 2000 files, as GDAL's `COMPRESSION` metadata item calls them).
     pub fn gdal_name(self) -> &'static str {
         match self {
             Compression::None => "NONE",
@@ -33,6 +37,7 @@ impl Compression {
             Compression::PackBits => "PACKBITS",
             Compression::Zstd => "ZSTD",
             Compression::Jpeg => "JPEG",
+            Compression::Jpeg2000 => "JPEG2000",
         }
     }
 
@@ -54,6 +59,8 @@ impl Compression {
             Compression::PackBits => 32773,
             Compression::Zstd => 50000,
             Compression::Jpeg => 7,
+            // TIFF's code for JPEG 2000 tiles, which chronomap neither reads nor writes
+            Compression::Jpeg2000 => 34712,
         }
     }
 }
@@ -130,6 +137,12 @@ pub struct RasterInfo {
     pub pixel_is_point: bool,
     /// Per-band descriptions from GDAL metadata (`None` where absent); `bands` entries.
     pub band_descriptions: Vec<Option<String>>,
+    /// Reduced resolutions that
+    /// [`read_window_reduced`](crate::GeoTiffReader::read_window_reduced) reads: levels
+    /// `1..=reduction_levels`, each halving width and height (the wavelet decomposition
+    /// levels of a JPEG 2000 codestream; Sentinel-2 bands have 5). 0 for TIFFs.
+    #[serde(default)]
+    pub reduction_levels: usize,
 }
 
 impl RasterInfo {

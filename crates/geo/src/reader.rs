@@ -1,12 +1,14 @@
-//! Windowed GeoTIFF reading with positioned reads: one reader, many threads.
+//! Windowed GeoTIFF (and JPEG 2000) reading with positioned reads: one reader, many threads.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::chunk_cache::{ChunkCache, Decoded};
 use crate::error::{Error, Result};
+use crate::geotransform::GeoTransform;
 use crate::grid::Grid;
-use crate::raster_info::{Interleave, RasterInfo};
+use crate::jp2::Jp2Image;
+use crate::raster_info::{Compression, Interleave, Predictor, RasterInfo};
 use crate::sample::Sample;
 use crate::sample_type::SampleType;
 use crate::tiff_format::codec::{ChunkData, decode_chunk};
@@ -22,7 +24,7 @@ pub const DEFAULT_MAX_READ_BYTES: u64 = 16 << 30;
 /// Default budget of the decoded-chunk cache: 64 MiB.
 pub const DEFAULT_CACHE_BYTES: usize = 64 << 20;
 
-/// A GeoTIFF opened for reading.
+/// A GeoTIFF (or JPEG 2000 image) opened for reading.
 ///
 /// Reads the first image (IFD 0: full resolution; COG overviews are ignored) of striped or
 /// tiled, pixel- or band-interleaved, classic or BigTIFF files, little or big endian,
@@ -36,6 +38,22 @@ pub const DEFAULT_CACHE_BYTES: usize = 64 << 20;
 ///
 /// Pixel data is returned band-major: `[bands.len(), window.height, window.width]`. Absent
 /// (sparse) tiles read as the nodata value, or 0 without one, as in GDAL.
+///
+/// # JPEG 2000
+/// [`open`](Self::open) and [`from_bytes`](Self::from_bytes) recognise JPEG 2000 by its
+/// signature (a `.jp2` file's signature box, or a raw `.j2k` codestream's SOC + SIZ markers),
+/// whatever the file is called, and every method then works the same way: Sentinel-2 band
+/// files read like GeoTIFFs. Components are bands; samples of up to 8 bits are `u8` (`i8`
+/// when signed), up to 16 bits `u16`/`i16` (Sentinel-2's 15-bit bands are `u16`, as GDAL's
+/// `UInt16` with `NBITS=15`), more `u32`/`i32`. Pixels are identical to GDAL's
+/// (JP2OpenJPEG driver), lossless or lossy. Georeferencing comes from GMLJP2 (preferred,
+/// as in GDAL) or GeoJP2; nodata from a GDAL `.aux.xml` sidecar, where GDAL puts it.
+/// [`RasterInfo::block_width`] x [`RasterInfo::block_height`] is the decoded chunk (the
+/// tile, for tiles up to 2048 x 2048 pixels), [`RasterInfo::compression`] is
+/// [`Compression::Jpeg2000`] and [`RasterInfo::reduction_levels`] tells how many reduced
+/// resolutions [`read_window_reduced`](Self::read_window_reduced) can read. The decoder
+/// holds the compressed bytes of the tiles being decoded in memory (at most what the file
+/// stores for them); nothing else is read ahead.
 ///
 /// # Examples
 /// ```
@@ -59,12 +77,22 @@ pub const DEFAULT_CACHE_BYTES: usize = 64 << 20;
 pub struct GeoTiffReader {
     path: PathBuf,
     source: Box<dyn ByteSource>,
-    little: bool,
-    bigtiff: bool,
-    layout: ImageLayout,
+    backend: Backend,
     info: RasterInfo,
     max_read_bytes: u64,
     cache: ChunkCache,
+}
+
+/// How the pixels are stored.
+enum Backend {
+    /// A TIFF's strips or tiles.
+    Tiff {
+        little: bool,
+        bigtiff: bool,
+        layout: ImageLayout,
+    },
+    /// A JPEG 2000 codestream's tiles (or regions of them).
+    Jp2(Box<Jp2Image>),
 }
 
 impl std::fmt::Debug for GeoTiffReader {
@@ -77,15 +105,18 @@ impl std::fmt::Debug for GeoTiffReader {
 }
 
 impl GeoTiffReader {
-    /// Opens `path` and parses its first image directory and georeferencing. `path` may name
-    /// a member of an uncompressed `.tar` archive in GDAL's syntax,
-    /// `/vsitar/<archive>.tar/<member>`: it is read in place (see [`crate::archive`]).
+    /// Opens `path` and parses its first image directory and georeferencing (or, for a JPEG
+    /// 2000 file, its boxes, main header and tile-part index). `path` may name a member of an
+    /// uncompressed `.tar` archive in GDAL's syntax, `/vsitar/<archive>.tar/<member>`: it is
+    /// read in place (see [`crate::archive`]).
     ///
     /// # Errors
     /// [`Error::Io`] if the file cannot be opened; [`Error::Tiff`] if it is not a valid TIFF
     /// (wrong magic, truncated, IFD past the end, inconsistent strip/tile tables, absurd
-    /// sizes); [`Error::Unsupported`] for valid files chronomap cannot decode (JPEG 2000, LERC,
-    /// 1-bit or complex samples, ...).
+    /// sizes); [`Error::Jp2`] if it starts like a JPEG 2000 file but is not a valid one
+    /// (truncated, malformed boxes or markers, more than 65535 tiles or 2^32 samples per
+    /// tile); [`Error::Unsupported`] for valid files chronomap cannot decode (LERC, 1-bit or
+    /// complex samples, JPEG 2000 component subsampling, ...).
     pub fn open(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();
         if crate::archive::split_vsitar(path).is_some() {
@@ -107,7 +138,8 @@ impl GeoTiffReader {
         )
     }
 
-    /// Parses a TIFF held in memory (error messages name the file `<memory>`).
+    /// Parses a TIFF or JPEG 2000 file held in memory (error messages name the file
+    /// `<memory>`).
     ///
     /// # Errors
     /// As [`open`](Self::open).
@@ -116,6 +148,14 @@ impl GeoTiffReader {
     }
 
     fn from_source(path: PathBuf, source: Box<dyn ByteSource>) -> Result<Self> {
+        let mut magic = [0u8; 12];
+        let n = source.len().min(12) as usize;
+        source
+            .read_exact_at(&mut magic[..n], 0)
+            .map_err(|e| Error::io(&path, e))?;
+        if crate::jp2::is_jpeg2000(&magic[..n]) {
+            return Self::from_jp2(path, source);
+        }
         let parsed = (|| -> std::result::Result<_, Fail> {
             let file = TiffFile::parse(source.as_ref())?;
             let ifd = file.read_ifd(file.first_ifd)?;
@@ -149,13 +189,54 @@ impl GeoTiffReader {
             overviews,
             pixel_is_point: geo.pixel_is_point,
             band_descriptions,
+            reduction_levels: 0,
         };
         Ok(GeoTiffReader {
             path,
             source,
-            little,
-            bigtiff,
-            layout,
+            backend: Backend::Tiff {
+                little,
+                bigtiff,
+                layout,
+            },
+            info,
+            max_read_bytes: DEFAULT_MAX_READ_BYTES,
+            cache: ChunkCache::new(DEFAULT_CACHE_BYTES),
+        })
+    }
+
+    fn from_jp2(path: PathBuf, source: Box<dyn ByteSource>) -> Result<Self> {
+        let image = Jp2Image::parse(source.as_ref()).map_err(|f| f.at(&path))?;
+        // GDAL's order for JPEG 2000 (GEOREF_SOURCES=PAM,INTERNAL): the sidecar first.
+        let pam = read_pam(&path);
+        let (geotransform, epsg) = match pam.geotransform {
+            Some(g) => (Some(g), pam.epsg),
+            None => (image.georef.geotransform, image.georef.epsg),
+        };
+        let info = RasterInfo {
+            width: image.width(),
+            height: image.height(),
+            bands: image.bands(),
+            sample_type: image.sample_type,
+            geotransform,
+            epsg,
+            nodata: pam.nodata,
+            block_width: image.chunk_width,
+            block_height: image.chunk_height,
+            tiled: image.tiled(),
+            interleave: Interleave::Pixel,
+            compression: Compression::Jpeg2000,
+            predictor: Predictor::None,
+            bigtiff: false,
+            overviews: 0,
+            pixel_is_point: false,
+            band_descriptions: vec![None; image.bands()],
+            reduction_levels: image.levels() as usize,
+        };
+        Ok(GeoTiffReader {
+            path,
+            source,
+            backend: Backend::Jp2(Box::new(image)),
             info,
             max_read_bytes: DEFAULT_MAX_READ_BYTES,
             cache: ChunkCache::new(DEFAULT_CACHE_BYTES),
@@ -270,10 +351,88 @@ impl GeoTiffReader {
     /// # Errors
     /// [`Error::TypeMismatch`] for other `T`; otherwise as [`read_window`](Self::read_window).
     pub fn read_window_as<T: Sample>(&self, window: Window, bands: &[usize]) -> Result<Vec<T>> {
-        self.check_request::<T>(&window, bands)?;
+        self.check_request::<T>(&window, bands, 0)?;
         let mut out = vec![T::default(); window.area() * bands.len()];
         self.read_checked(window, bands, &mut out)?;
         Ok(out)
+    }
+
+    /// Size (width, height) of the raster at reduction `level`: level 0 is the full
+    /// resolution and each level halves width and height, rounding up (JPEG 2000 resolution
+    /// levels, which GDAL shows as the overviews of a `.jp2`; `gdal_translate -ovr L-1`
+    /// reads level `L`).
+    pub fn reduced_size(&self, level: u32) -> (usize, usize) {
+        match &self.backend {
+            Backend::Jp2(j) if level > 0 => (
+                j.reduced(self.info.width, true, level.min(63)),
+                j.reduced(self.info.height, false, level.min(63)),
+            ),
+            _ if level == 0 => (self.info.width, self.info.height),
+            _ => {
+                let f = |v: usize| v.div_ceil(1usize << level.min(63));
+                (f(self.info.width), f(self.info.height))
+            }
+        }
+    }
+
+    /// Reads `bands` of `window` at reduction `level` (see [`reduced_size`](Self::reduced_size))
+    /// as `f32`: JPEG 2000 files decode the resolution level directly (only the coarse
+    /// wavelet subbands: a level-3 read of a tile costs a fraction of a full one), with the
+    /// same pixels as GDAL's overviews of the file. Level 0 is
+    /// [`read_window`](Self::read_window). `window` is in the pixels of the reduced raster.
+    ///
+    /// # Shapes
+    /// Returns `[bands.len(), window.height, window.width]`.
+    ///
+    /// # Errors
+    /// [`Error::Unsupported`] for TIFFs at levels above 0 (their overviews are not read);
+    /// [`Error::ReductionOutOfRange`] above [`RasterInfo::reduction_levels`]; otherwise as
+    /// [`read_window`](Self::read_window), with the window checked against the reduced size.
+    pub fn read_window_reduced(
+        &self,
+        window: Window,
+        bands: &[usize],
+        level: u32,
+    ) -> Result<Vec<f32>> {
+        self.read_window_reduced_as::<f32>(window, bands, level)
+    }
+
+    /// [`read_window_reduced`](Self::read_window_reduced) as `T` (the raster's own type, or
+    /// `f32`/`f64`).
+    ///
+    /// # Shapes
+    /// Returns `[bands.len(), window.height, window.width]`.
+    ///
+    /// # Errors
+    /// As [`read_window_reduced`](Self::read_window_reduced), plus [`Error::TypeMismatch`].
+    pub fn read_window_reduced_as<T: Sample>(
+        &self,
+        window: Window,
+        bands: &[usize],
+        level: u32,
+    ) -> Result<Vec<T>> {
+        if level == 0 {
+            return self.read_window_as(window, bands);
+        }
+        match &self.backend {
+            Backend::Tiff { .. } => Err(Error::Unsupported {
+                path: self.path.clone(),
+                what: crate::error::Unsupported::ReducedResolution,
+            }),
+            Backend::Jp2(j) => {
+                if level as usize > self.info.reduction_levels {
+                    return Err(Error::ReductionOutOfRange {
+                        path: self.path.clone(),
+                        level,
+                        levels: self.info.reduction_levels as u32,
+                    });
+                }
+                self.check_request::<T>(&window, bands, level)?;
+                let mut out = vec![T::default(); window.area() * bands.len()];
+                self.read_jp2(j, window, bands, level, &mut out)?;
+                Ok(out)
+            }
+        }
     }
 
     /// [`read_window_as`](Self::read_window_as) into a caller-provided buffer.
@@ -289,7 +448,7 @@ impl GeoTiffReader {
         bands: &[usize],
         out: &mut [T],
     ) -> Result<()> {
-        self.check_request::<T>(&window, bands)?;
+        self.check_request::<T>(&window, bands, 0)?;
         let expected = window.area() * bands.len();
         if out.len() != expected {
             return Err(Error::DataLength {
@@ -300,7 +459,7 @@ impl GeoTiffReader {
         self.read_checked(window, bands, out)
     }
 
-    fn check_request<T: Sample>(&self, window: &Window, bands: &[usize]) -> Result<()> {
+    fn check_request<T: Sample>(&self, window: &Window, bands: &[usize], level: u32) -> Result<()> {
         let info = &self.info;
         if T::TYPE != info.sample_type && !T::TYPE.is_float() {
             return Err(Error::TypeMismatch {
@@ -308,11 +467,12 @@ impl GeoTiffReader {
                 actual: info.sample_type,
             });
         }
-        if !window.fits_in(info.width, info.height) {
+        let (width, height) = self.reduced_size(level);
+        if !window.fits_in(width, height) {
             return Err(Error::WindowOutOfBounds {
                 window: *window,
-                width: info.width,
-                height: info.height,
+                width,
+                height,
             });
         }
         if let Some(&band) = bands.iter().find(|&&b| b >= info.bands) {
@@ -336,19 +496,23 @@ impl GeoTiffReader {
 
     /// The chunk grid: (chunk width, chunk height, chunks across, chunks down).
     pub(crate) fn chunk_grid(&self) -> (usize, usize, usize, usize) {
-        let l = &self.layout;
-        (
-            l.chunk_width,
-            l.chunk_height,
-            l.chunks_across,
-            l.chunks_down,
-        )
+        match &self.backend {
+            Backend::Tiff { layout: l, .. } => (
+                l.chunk_width,
+                l.chunk_height,
+                l.chunks_across,
+                l.chunks_down,
+            ),
+            Backend::Jp2(j) => (j.chunk_width, j.chunk_height, j.across, j.down),
+        }
     }
 
     /// Whether the chunks at grid cell (`cx`, `cy`) are absent from the file in every plane
     /// (offset or byte count 0): reads return the fill value there.
     pub(crate) fn cell_is_sparse(&self, cx: usize, cy: usize) -> bool {
-        let l = &self.layout;
+        let Backend::Tiff { layout: l, .. } = &self.backend else {
+            return false;
+        };
         let planes = match l.interleave {
             Interleave::Pixel => 1,
             Interleave::Band => l.samples,
@@ -360,19 +524,25 @@ impl GeoTiffReader {
     }
 
     /// Decodes chunk `index` (chunk row `cy`), rows `rows` of it at least.
-    fn chunk(&self, index: usize, cy: usize, rows: (usize, usize)) -> Result<Arc<Decoded>> {
+    fn chunk(
+        &self,
+        (little, bigtiff, layout): (bool, bool, &ImageLayout),
+        index: usize,
+        cy: usize,
+        rows: (usize, usize),
+    ) -> Result<Arc<Decoded>> {
         if let Some(c) = self.cache.get(index) {
             return Ok(c);
         }
-        let file = TiffFile::from_parts(self.source.as_ref(), self.little, self.bigtiff);
+        let file = TiffFile::from_parts(self.source.as_ref(), little, bigtiff);
         let mut bytes = Vec::new();
-        let data = decode_chunk(&file, &self.layout, index, cy, rows, &mut bytes)
+        let data = decode_chunk(&file, layout, index, cy, rows, &mut bytes)
             .map_err(|f| f.at(&self.path))?;
         let decoded = Arc::new(Decoded { data, bytes });
         // partial reads of uncompressed chunks are cheap and incomplete: not cached
         let complete = match data {
             ChunkData::Rows { first_row, .. } => {
-                first_row == 0 && decoded.bytes.len() >= self.layout.chunk_bytes(cy) as usize
+                first_row == 0 && decoded.bytes.len() >= layout.chunk_bytes(cy) as usize
             }
             ChunkData::Sparse => true,
         };
@@ -388,7 +558,15 @@ impl GeoTiffReader {
         bands: &[usize],
         out: &mut [T],
     ) -> Result<()> {
-        let l = &self.layout;
+        let (little, bigtiff, l) = match &self.backend {
+            Backend::Tiff {
+                little,
+                bigtiff,
+                layout,
+            } => (*little, *bigtiff, layout),
+            Backend::Jp2(j) => return self.read_jp2(j, window, bands, 0, out),
+        };
+        let tiff = (little, bigtiff, l);
         let fill = T::from_f64(self.info.nodata.unwrap_or(0.0));
         let plane_len = window.area();
         let (cx0, cx1) = (
@@ -420,17 +598,19 @@ impl GeoTiffReader {
                 };
                 match l.interleave {
                     Interleave::Pixel => {
-                        let chunk = self.chunk(l.chunk_index(0, cx, cy), cy, (r0, r1))?;
+                        let chunk = self.chunk(tiff, l.chunk_index(0, cx, cy), cy, (r0, r1))?;
                         for (i, &band) in bands.iter().enumerate() {
                             let dst = &mut out[i * plane_len..(i + 1) * plane_len];
-                            self.copy(&chunk, band, spp, &part, fill, dst);
+                            let shape = (l.chunk_width * spp, band, spp);
+                            self.copy(&chunk, shape, &part, fill, dst);
                         }
                     }
                     Interleave::Band => {
                         for (i, &band) in bands.iter().enumerate() {
-                            let chunk = self.chunk(l.chunk_index(band, cx, cy), cy, (r0, r1))?;
+                            let chunk =
+                                self.chunk(tiff, l.chunk_index(band, cx, cy), cy, (r0, r1))?;
                             let dst = &mut out[i * plane_len..(i + 1) * plane_len];
-                            self.copy(&chunk, 0, 1, &part, fill, dst);
+                            self.copy(&chunk, (l.chunk_width, 0, 1), &part, fill, dst);
                         }
                     }
                 }
@@ -439,11 +619,76 @@ impl GeoTiffReader {
         Ok(())
     }
 
+    /// Reads a window of a JPEG 2000 image at reduction `level` (window in reduced pixels)
+    /// chunk by chunk: each chunk cell decoded at that level (and cached), its part of the
+    /// window copied out.
+    fn read_jp2<T: Sample>(
+        &self,
+        j: &Jp2Image,
+        window: Window,
+        bands: &[usize],
+        level: u32,
+        out: &mut [T],
+    ) -> Result<()> {
+        let plane_len = window.area();
+        let fill = T::default();
+        // chunk cells whose reduced extent overlaps the window, along one axis
+        let cells = |n: usize, x: bool, start: usize, len: usize| {
+            (0..n).filter_map(move |c| {
+                let size = if x { j.chunk_width } else { j.chunk_height };
+                let full = if x { j.width() } else { j.height() };
+                let (a, b) = (c * size, ((c + 1) * size).min(full));
+                let (ra, rb) = (j.reduced(a, x, level), j.reduced(b, x, level));
+                let (s, e) = (ra.max(start), rb.min(start + len));
+                (s < e).then_some((c, ra, rb - ra, s - ra, e - s))
+            })
+        };
+        let total = j.across * j.down;
+        for (cy, _, _, src_row, height) in cells(j.down, false, window.row, window.height) {
+            for (cx, _, cw, src_col, width) in cells(j.across, true, window.col, window.width) {
+                let ((c0, _), (r0, _)) = j.cell(cx, cy);
+                let (rc0, rr0) = (j.reduced(c0, true, level), j.reduced(r0, false, level));
+                let key = level as usize * total + cy * j.across + cx;
+                let chunk = match self.cache.get(key) {
+                    Some(c) => c,
+                    None => {
+                        let d = Arc::new(
+                            j.decode_cell(self.source.as_ref(), cx, cy, level)
+                                .map_err(|f| f.at(&self.path))?,
+                        );
+                        self.cache.put(key, d.clone());
+                        d
+                    }
+                };
+                let part = Part {
+                    src_col,
+                    src_row,
+                    width,
+                    height,
+                    dst_col: rc0 + src_col - window.col,
+                    dst_row: rr0 + src_row - window.row,
+                    dst_width: window.width,
+                };
+                let rows = if cw == 0 {
+                    0
+                } else {
+                    chunk.bytes.len() / (cw * j.bands() * self.info.sample_type.size_bytes())
+                };
+                for (i, &band) in bands.iter().enumerate() {
+                    let dst = &mut out[i * plane_len..(i + 1) * plane_len];
+                    self.copy(&chunk, (cw, band * rows * cw, 1), &part, fill, dst);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Copies part `p` of a decoded chunk into `dst`. `shape`: (samples per chunk row, index
+    /// of the band's first sample, samples per pixel).
     fn copy<T: Sample>(
         &self,
         chunk: &Decoded,
-        sample: usize,
-        spp: usize,
+        (stride, sample, spp): (usize, usize, usize),
         p: &Part,
         fill: T,
         dst: &mut [T],
@@ -455,7 +700,6 @@ impl GeoTiffReader {
             }
             return;
         };
-        let stride = self.layout.chunk_width * spp;
         let native = little == cfg!(target_endian = "little");
         macro_rules! copy_as {
             ($ty:ty, $from:ident) => {{
@@ -497,7 +741,7 @@ impl GeoTiffReader {
                 }
             }};
         }
-        match self.layout.sample_type {
+        match self.info.sample_type {
             SampleType::U8 => copy_as!(u8, from_u8),
             SampleType::I8 => copy_as!(i8, from_i8),
             SampleType::F16 => copy_as!(u16, from_f16_bits),
@@ -508,6 +752,70 @@ impl GeoTiffReader {
             SampleType::F32 => copy_as!(f32, from_f32),
             SampleType::F64 => copy_as!(f64, from_f64),
         }
+    }
+}
+
+/// What a GDAL PAM sidecar (`<file>.aux.xml`) says about a JPEG 2000 file: GDAL writes the
+/// nodata value there (`<PAMRasterBand band="1"><NoDataValue>`), and the georeferencing of
+/// files that cannot hold it (raw `.j2k` codestreams: `<GeoTransform>` and `<SRS>`).
+#[derive(Default)]
+struct Pam {
+    nodata: Option<f64>,
+    geotransform: Option<GeoTransform>,
+    epsg: Option<u32>,
+}
+
+/// The text between `<tag ...>` and `</tag>` in `xml`.
+fn element<'a>(xml: &'a str, tag: &str) -> Option<&'a str> {
+    let start = xml.find(&format!("<{tag}"))?;
+    let body = &xml[start..];
+    let open = body.find('>')? + 1;
+    let close = body.find(&format!("</{tag}>"))?;
+    body.get(open..close)
+}
+
+/// The EPSG code a WKT names for itself: its last `AUTHORITY["EPSG","n"]` (WKT1) or
+/// `ID["EPSG",n]` (WKT2), the outermost object's.
+fn wkt_epsg(wkt: &str) -> Option<u32> {
+    let wkt = wkt.replace("&quot;", "\"");
+    let (i, skip) = [("AUTHORITY[\"EPSG\",", 17), ("ID[\"EPSG\",", 10)]
+        .iter()
+        .filter_map(|(k, n)| wkt.rfind(k).map(|i| (i, *n)))
+        .max()?;
+    let rest = &wkt[i + skip..];
+    rest[..rest.find(']')?]
+        .trim()
+        .trim_matches('"')
+        .parse()
+        .ok()
+}
+
+fn read_pam(path: &Path) -> Pam {
+    if crate::archive::split_vsitar(path).is_some() {
+        return Pam::default();
+    }
+    let mut aux = path.as_os_str().to_owned();
+    aux.push(".aux.xml");
+    let aux = PathBuf::from(aux);
+    let Some(xml) = std::fs::metadata(&aux)
+        .ok()
+        .filter(|m| m.is_file() && m.len() <= 1 << 20)
+        .and_then(|_| std::fs::read_to_string(&aux).ok())
+    else {
+        return Pam::default();
+    };
+    let geotransform = element(&xml, "GeoTransform").and_then(|t| {
+        let v: Vec<f64> = t
+            .split(',')
+            .map(|x| x.trim().parse::<f64>())
+            .collect::<std::result::Result<_, _>>()
+            .ok()?;
+        <[f64; 6]>::try_from(v).ok().map(GeoTransform)
+    });
+    Pam {
+        nodata: element(&xml, "NoDataValue").and_then(crate::tiff_format::geokeys::parse_nodata),
+        geotransform,
+        epsg: element(&xml, "SRS").and_then(wkt_epsg),
     }
 }
 

@@ -196,6 +196,9 @@ impl RasterSpec {
         if self.compression == Compression::Jpeg {
             return bad("JPEG compression is read only (it is lossy); write DEFLATE, LZW or ZSTD");
         }
+        if self.compression == Compression::Jpeg2000 {
+            return bad("JPEG 2000 is read only; write DEFLATE, LZW or ZSTD");
+        }
         if self.width > u32::MAX as usize || self.height > u32::MAX as usize || self.bands > 65_535
         {
             return bad("width/height above 2^32-1 or more than 65535 bands");

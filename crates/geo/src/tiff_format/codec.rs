@@ -34,6 +34,8 @@ fn max_ratio(c: Compression) -> (u64, &'static str) {
         Compression::Zstd => (32768, "ZSTD"),
         // JPEG: a flat 8x8 block costs a few bits per component (tables are not counted)
         Compression::Jpeg => (4096, "JPEG"),
+        // never a TIFF chunk's codec (layouts are built from ALL, which lacks it)
+        Compression::Jpeg2000 => (1, "JPEG 2000"),
     }
 }
 
@@ -142,6 +144,7 @@ pub(crate) fn decode_chunk(
             Compression::PackBits => packbits_decode(&raw, buf),
             Compression::Zstd => zstd_decode(&raw, buf),
             Compression::Jpeg => jpeg_decode(&raw, layout, buf),
+            Compression::Jpeg2000 => Err("JPEG 2000 is not a TIFF codec here".to_string()),
         }
     }
     .map_err(|detail| TiffProblem::Corrupt {
@@ -486,7 +489,9 @@ pub(crate) fn compress(data: &[u8], compression: Compression, level: u32) -> Vec
         Compression::Zstd => {
             ruzstd::encoding::compress_to_vec(data, ruzstd::encoding::CompressionLevel::Fastest)
         }
-        Compression::Jpeg => unreachable!("RasterSpec::validate rejects JPEG for writing"),
+        Compression::Jpeg | Compression::Jpeg2000 => {
+            unreachable!("RasterSpec::validate rejects JPEG and JPEG 2000 for writing")
+        }
     }
 }
 

@@ -112,13 +112,17 @@ fn wrong_magic_truncated_and_ifd_past_end() {
         }
     ));
     // Common non-TIFF downloads are named, with what to do about them.
+    // JPEG 2000 is read (see gdal_jp2.rs): a file that only starts like one is an invalid
+    // JPEG 2000 file, not "not a TIFF".
+    for (bytes, name) in [
+        (b"\x00\x00\x00\x0cjP  \r\n\x87\n".to_vec(), "B04.jp2"),
+        (b"\xffO\xffQ\x00\x2f".to_vec(), "B04.j2k"),
+    ] {
+        let err = open_err(bytes, dir.path(), name);
+        assert!(matches!(err, Error::Jp2 { .. }), "{name}: {err:?}");
+        assert!(err.to_string().contains(name), "{name}: {err}");
+    }
     for (bytes, name, says) in [
-        (
-            b"\x00\x00\x00\x0cjP  \r\n\x87\n".to_vec(),
-            "B04.jp2",
-            "JPEG 2000",
-        ),
-        (b"\xffO\xffQ\x00\x2f".to_vec(), "B04.j2k", "JPEG 2000"),
         (
             b"PK\x03\x04\x14\x00".to_vec(),
             "S2A_MSIL2A.zip",
