@@ -173,6 +173,55 @@ impl NormStats {
     /// # Errors
     /// Read errors of the series; [`Error::InvalidArgument`] for an invalid configuration.
     pub fn compute(series: &SceneSeries, config: &StatsConfig) -> Result<Self> {
+        let samples = Self::sample(series, config)?;
+        Ok(Self::from_samples(
+            series.bands(),
+            samples,
+            config.method,
+            config.low_percentile,
+            config.high_percentile,
+        ))
+    }
+
+    /// Statistics over several series (the series of a collection): each series contributes
+    /// the same share of the sample (`max_samples / n` values per band from
+    /// `max(max_windows / n, 1)` windows, at least one per date), so a large city does not
+    /// drown a small one and memory stays bounded whatever the number of series. Band names
+    /// are those of the first series.
+    ///
+    /// # Errors
+    /// As [`NormStats::compute`]; [`Error::InvalidArgument`] for an empty list.
+    pub fn compute_collection(series: &[&SceneSeries], config: &StatsConfig) -> Result<Self> {
+        let Some(first) = series.first() else {
+            return Err(Error::invalid("series", 0.0, "at least one series"));
+        };
+        let n = series.len();
+        let per = StatsConfig {
+            max_samples: (config.max_samples / n).max(1),
+            max_windows: (config.max_windows / n).max(1),
+            ..config.clone()
+        };
+        let mut all: Vec<Vec<f32>> = vec![Vec::new(); first.bands().len()];
+        for (i, s) in series.iter().enumerate() {
+            let c = StatsConfig {
+                seed: config.seed.wrapping_add(i as u64),
+                ..per.clone()
+            };
+            for (a, b) in all.iter_mut().zip(Self::sample(s, &c)?) {
+                a.extend(b);
+            }
+        }
+        Ok(Self::from_samples(
+            first.bands(),
+            all,
+            config.method,
+            config.low_percentile,
+            config.high_percentile,
+        ))
+    }
+
+    /// The bounded per-band sample of clear pixels [`NormStats::compute`] uses.
+    fn sample(series: &SceneSeries, config: &StatsConfig) -> Result<Vec<Vec<f32>>> {
         let lo = config.low_percentile;
         let hi = config.high_percentile;
         if !(0.0..=100.0).contains(&lo) || !(lo..=100.0).contains(&hi) {
@@ -233,13 +282,7 @@ impl NormStats {
                 }
             }
         }
-        Ok(Self::from_samples(
-            series.bands(),
-            samples,
-            config.method,
-            lo,
-            hi,
-        ))
+        Ok(samples)
     }
 
     /// Band names, in channel order.

@@ -33,9 +33,21 @@ pub struct SpatioTemporalNetConfig {
     /// Channels of the ConvLSTM's hidden and cell states.
     #[config(default = 16)]
     pub hidden_channels: usize,
+    /// Residual fusion: `fused_logits[:, t] = out(h_t) + date_logits[:, t]`, so the
+    /// ConvLSTM learns a correction of each date's own logits instead of replacing them. At a
+    /// series' first date (no history) the fused map then starts from the per-date map
+    /// instead of being rebuilt from the Pmap alone. No extra weights (checkpoints keep their
+    /// keys); off when `None` (the default, and what configurations saved before the option
+    /// existed read as), which is the talk's (and the PyTorch parity fixture's) network.
+    pub residual: Option<bool>,
 }
 
 impl SpatioTemporalNetConfig {
+    /// Whether [`residual`](Self::residual) fusion is on.
+    pub fn residual_fusion(&self) -> bool {
+        self.residual == Some(true)
+    }
+
     /// A small network for tests and quick experiments: `base_filters` 8, `depth` 2,
     /// `hidden_channels` 4 (the size of the parity fixture; images must be multiples of 4 px).
     pub fn tiny(in_channels: usize, num_classes: usize) -> Self {
@@ -138,7 +150,8 @@ pub struct StepOutput {
 ///    `date_logits[:, t]`;
 /// 2. `Pmap_t = softmax(date_logits[:, t])` over classes;
 /// 3. the [`ConvLstmCell`] consumes `Pmap_t` with the state of date `t - 1` (zeros at `t = 0`);
-/// 4. `out`, a 1x1 convolution with bias, maps the hidden state `h_t` to `fused_logits[:, t]`.
+/// 4. `out`, a 1x1 convolution with bias, maps the hidden state `h_t` to `fused_logits[:, t]`
+///    (plus `date_logits[:, t]` with [`SpatioTemporalNetConfig::residual`]).
 ///
 /// Train/eval: batch normalization uses batch statistics when the input is on an autodiff
 /// device and the network is not [`valid`](Module::valid)ated or frozen; use `net.valid()` for
@@ -230,7 +243,7 @@ impl SpatioTemporalNet {
         date_logits: Tensor<5>,
         state: Option<TemporalState>,
     ) -> (Tensor<5>, TemporalState) {
-        let [b, t, k, h, w] = date_logits.dims();
+        let [b, t, k, _, _] = date_logits.dims();
         let expected = self.config.num_classes;
         assert!(
             k == expected && b > 0 && t > 0,
@@ -238,6 +251,21 @@ impl SpatioTemporalNet {
              {expected}, height, width], got shape {:?}",
             date_logits.dims()
         );
+        let skip = self.config.residual_fusion().then(|| date_logits.clone());
+        let (fused, state) = self.fuse_raw(date_logits, state);
+        match skip {
+            Some(d) => (fused + d, state),
+            None => (fused, state),
+        }
+    }
+
+    /// `out(h_t)` for every date (the fused logits without the residual skip).
+    fn fuse_raw(
+        &self,
+        date_logits: Tensor<5>,
+        state: Option<TemporalState>,
+    ) -> (Tensor<5>, TemporalState) {
+        let [b, t, k, h, w] = date_logits.dims();
         // Flex devices: softmax, ConvLSTM and output convolution on the channels-last kernels.
         if crate::cpu::is_fast(&date_logits) && crate::cpu::fusion::supports(&self.lstm, &self.out)
         {
@@ -557,6 +585,33 @@ mod tests {
                 .assert_approx_eq::<f32>(&want(&out.date_logits), Tolerance::default());
             state = Some(step.state);
         }
+    }
+
+    /// Residual fusion adds each date's logits to `out(h_t)` and nothing else: the same
+    /// weights with the option off give `fused - date_logits` (on Flex's channels-last path
+    /// and on the autodiff tensor-op path alike), and the checkpoint keys do not change.
+    #[test]
+    fn residual_fusion_adds_the_date_logits() {
+        for device in [Device::flex(), Device::flex().autodiff()] {
+            let plain = SpatioTemporalNetConfig::tiny(4, 3).init(&device);
+            let mut residual = plain.clone();
+            residual.config.residual = Some(true);
+            let x = series(2, 3, &device);
+            let a = plain.forward(x.clone());
+            let b = residual.forward(x);
+            (b.fused_logits - b.date_logits.clone())
+                .into_data()
+                .assert_approx_eq::<f32>(&a.fused_logits.into_data(), Tolerance::default());
+            b.date_logits
+                .into_data()
+                .assert_approx_eq::<f32>(&a.date_logits.into_data(), Tolerance::default());
+            assert_eq!(plain.num_params(), residual.num_params());
+        }
+        // a saved configuration without the field (before the option existed) reads as off
+        let json =
+            r#"{"in_channels":4,"num_classes":5,"base_filters":32,"depth":4,"hidden_channels":16}"#;
+        let c = SpatioTemporalNetConfig::load_binary(json.as_bytes()).unwrap();
+        assert!(!c.residual_fusion());
     }
 
     #[test]

@@ -120,6 +120,11 @@ pub struct TrainConfig {
     pub seed: u64,
     /// Complete checkpoints kept on disk (the newest ones).
     pub checkpoints_kept: usize,
+    /// What the run trains on, recorded for the record and checked on resume like the rest:
+    /// for a collection the series used and held out, held-out dates and area blocks, the
+    /// draw rule and seeds ([`CollectionPlan`](crate::CollectionPlan)). `None`: not recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data: Option<serde_json::Value>,
 }
 
 impl TrainConfig {
@@ -180,6 +185,7 @@ impl TrainConfig {
             dates: 4,
             seed: 42,
             checkpoints_kept: 2,
+            data: None,
         }
     }
 

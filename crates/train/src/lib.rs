@@ -46,6 +46,7 @@ mod atomic;
 mod batch;
 mod change;
 mod checkpoint;
+mod collection;
 mod config;
 mod error;
 mod history;
@@ -74,6 +75,10 @@ pub use checkpoint::{
     CARD_FILE, CheckpointState, LoadedCheckpoint, LoopPosition, MODEL_FILE, ModelCard,
     StoredNormalization, latest_checkpoint, load_checkpoint, load_model_dir, model_dir_of,
     read_model_card, save_checkpoint, save_model_dir,
+};
+pub use collection::{
+    CollectionBatches, CollectionPlan, CollectionScores, DateHoldOut, DateScore, DrawRule,
+    MiouPair, PreparedCollection, SeriesPart, SeriesScores, prepare_collection,
 };
 pub use config::{OptimizerKind, OptimizerSpec, Stage, StageSpec, TrainConfig};
 pub use error::{Error, Result};

@@ -179,7 +179,7 @@ fn blocks_along(len: usize, b: usize) -> usize {
 /// block stays at least one patch wide, so validation windows fit in it. When even blocks of
 /// one patch cannot make two blocks, validation is impossible: a note says so and what to
 /// change.
-fn validation_block(
+pub(crate) fn validation_block(
     width: usize,
     height: usize,
     plan: &DataPlan,
@@ -226,8 +226,24 @@ fn validation_block(
 
 /// The [`ModelCard`] of a model trained on `data` with `config`.
 pub fn model_card(data: &PreparedData, config: &TrainConfig) -> ModelCard {
+    card_for(
+        data.series.bands(),
+        data.series.classes(),
+        &data.stats,
+        config,
+    )
+}
+
+/// The [`ModelCard`] for `bands`, `classes` (padded or cut to the model's class count) and
+/// normalization `stats`.
+pub(crate) fn card_for(
+    bands: &[String],
+    classes: &[String],
+    stats: &NormStats,
+    config: &TrainConfig,
+) -> ModelCard {
     let k = config.model.num_classes;
-    let mut classes = data.series.classes().to_vec();
+    let mut classes = classes.to_vec();
     classes.truncate(k);
     while classes.len() < k {
         classes.push(format!("class {}", classes.len()));
@@ -235,9 +251,9 @@ pub fn model_card(data: &PreparedData, config: &TrainConfig) -> ModelCard {
     ModelCard {
         format: 1,
         model: config.model.clone(),
-        bands: data.series.bands().to_vec(),
+        bands: bands.to_vec(),
         classes,
-        normalization: data.stats.clone(),
+        normalization: stats.clone(),
         patch_size: config.patch_size,
         weights_hash: String::new(),
         notes: serde_json::Value::Null,

@@ -257,6 +257,53 @@ impl SeriesBatches {
         (total > 0.0).then(|| acc.iter().map(|a| a / total).collect())
     }
 
+    /// Changes the number of random windows drawn per epoch (training sets; what a
+    /// collection's draw rule allots to this series). Drops the cached epoch.
+    pub fn set_windows_per_epoch(&mut self, windows: usize) {
+        self.config.windows_per_epoch = windows;
+        if let Ok(mut cur) = self.current.lock() {
+            *cur = None;
+        }
+    }
+
+    /// Labelled clear area of the regions in pixels (area x usable fraction of the
+    /// pixel-dates, from the coverage map); the regions' area when no coverage map was
+    /// computed.
+    pub fn usable_pixels(&self) -> f64 {
+        match &self.coverage {
+            Some(cov) => self
+                .regions
+                .iter()
+                .map(|r| cov.window_stats(*r).usable_fraction as f64 * r.area() as f64)
+                .sum(),
+            None => self.regions.iter().map(|r| r.area() as f64).sum(),
+        }
+    }
+
+    /// Number of samples (patches) of `epoch`.
+    ///
+    /// # Errors
+    /// As [`SeriesBatches::random`].
+    pub fn num_samples(&self, epoch: usize) -> Result<usize> {
+        Ok(self.epoch(epoch)?.order.len())
+    }
+
+    /// The `position`-th sample of `epoch` in batch order, read and normalized:
+    /// `image` `[time, channels, height, width]`, `labels` `[time, height, width]`.
+    ///
+    /// # Errors
+    /// As [`SeriesBatches::random`]; [`Error::InvalidConfig`] for a position past the end.
+    pub fn item(&self, epoch: usize, position: usize) -> Result<chronomap_data::PatchItem> {
+        let e = self.epoch(epoch)?;
+        let j = *e.order.get(position).ok_or_else(|| {
+            Error::InvalidConfig(format!(
+                "sample {position} of an epoch of {} samples",
+                e.order.len()
+            ))
+        })?;
+        Ok(e.dataset.item(j)?)
+    }
+
     /// The samples of `epoch` (windows x sequences, with their transforms), in batch order.
     ///
     /// # Errors
