@@ -199,7 +199,9 @@ pub fn prepare_collection(
         .map_err(|e| Error::InvalidConfig(e.to_string()))?;
     let mut notes = Vec::new();
     // Dates per series, then one sequence length for all.
-    let mut dates: Vec<(Vec<usize>, Vec<usize>, Vec<Vec<usize>>)> = Vec::new();
+    // (training dates, held-out dates, training dates grouped by year) per series
+    type SeriesDates = (Vec<usize>, Vec<usize>, Vec<Vec<usize>>);
+    let mut dates: Vec<SeriesDates> = Vec::new();
     for s in collection.series() {
         let groups = s.sequences_by_year();
         let held_dates: Vec<usize> = match plan.held_out_dates {
@@ -442,8 +444,11 @@ pub struct CollectionBatches {
     batch_size: usize,
     seed: u64,
     fixed: bool,
-    current: Mutex<Option<(usize, Arc<Vec<(usize, usize)>>)>>,
+    current: Mutex<Option<(usize, Drawn)>>,
 }
+
+/// An epoch's order of samples: (index into `sets`, sample index in that set), shuffled.
+type Drawn = Arc<Vec<(usize, usize)>>;
 
 impl std::fmt::Debug for CollectionBatches {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -477,7 +482,7 @@ impl CollectionBatches {
         self.sets.iter().map(|s| s.0).collect()
     }
 
-    fn order(&self, epoch: usize) -> Result<Arc<Vec<(usize, usize)>>> {
+    fn order(&self, epoch: usize) -> Result<Drawn> {
         let key = if self.fixed { 0 } else { epoch };
         let mut cur = self
             .current
