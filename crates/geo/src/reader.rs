@@ -108,10 +108,12 @@ impl GeoTiffReader {
     /// Opens `path` and parses its first image directory and georeferencing (or, for a JPEG
     /// 2000 file, its boxes, main header and tile-part index). `path` may name a member of an
     /// uncompressed `.tar` archive in GDAL's syntax, `/vsitar/<archive>.tar/<member>`: it is
-    /// read in place (see [`crate::archive`]).
+    /// read in place; or of a `.zip` archive, `/vsizip/<archive>.zip/<member>`: read in place
+    /// when stored, inflated once into a cache file when deflated (see [`crate::archive`]).
     ///
     /// # Errors
-    /// [`Error::Io`] if the file cannot be opened; [`Error::Tiff`] if it is not a valid TIFF
+    /// [`Error::Io`] if the file cannot be opened; [`Error::Archive`] for a missing, corrupt
+    /// or unsupported archive member; [`Error::Tiff`] if it is not a valid TIFF
     /// (wrong magic, truncated, IFD past the end, inconsistent strip/tile tables, absurd
     /// sizes); [`Error::Jp2`] if it starts like a JPEG 2000 file but is not a valid one
     /// (truncated, malformed boxes or markers, more than 65535 tiles or 2^32 samples per
@@ -119,16 +121,9 @@ impl GeoTiffReader {
     /// complex samples, JPEG 2000 component subsampling, ...).
     pub fn open(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();
-        if crate::archive::split_vsitar(path).is_some() {
-            // a member of a .tar archive, read in place
-            let (archive, m) = crate::archive::find_member(path)?;
-            let file = std::fs::File::open(&archive).map_err(|e| Error::io(&archive, e))?;
-            let source = FileSource {
-                file,
-                len: m.size,
-                base: m.offset,
-            };
-            return Self::from_source(path.to_path_buf(), Box::new(source));
+        if let Some(source) = crate::archive::open_archived(path)? {
+            // a member of a .tar or .zip archive (see crate::archive)
+            return Self::from_source(path.to_path_buf(), source);
         }
         let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
         let len = file.metadata().map_err(|e| Error::io(path, e))?.len();
@@ -791,7 +786,7 @@ fn wkt_epsg(wkt: &str) -> Option<u32> {
 }
 
 fn read_pam(path: &Path) -> Pam {
-    if crate::archive::split_vsitar(path).is_some() {
+    if crate::archive::is_archive_path(path) {
         return Pam::default();
     }
     let mut aux = path.as_os_str().to_owned();

@@ -4,6 +4,7 @@
 mod collection;
 mod dataset;
 mod landsat;
+mod sentinel2;
 mod series;
 mod stac;
 mod synth;
