@@ -182,27 +182,41 @@ pub fn tar_members(path: &Path) -> Result<Vec<TarMember>> {
     Ok(out)
 }
 
+/// Splits a `<prefix><archive>.<ext>/<member>` path (GDAL's `/vsitar/` and `/vsizip/`
+/// syntax) into the archive and the member name: the first `.<ext>/` (any case) ends the
+/// archive's part. As in GDAL, `/vsitar//abs/a.tar/m` names an absolute archive path and
+/// `/vsitar/rel/a.tar/m` one relative to the current directory.
+fn split_vsi(path: &Path, prefix: &str, ext: &str) -> Option<(PathBuf, String)> {
+    let rest = path.to_str()?.strip_prefix(prefix)?;
+    let cut = rest.to_ascii_lowercase().find(&format!(".{ext}/"))? + 1 + ext.len();
+    Some((PathBuf::from(&rest[..cut]), rest[cut + 1..].to_string()))
+}
+
+/// The `<prefix>` path of `member` inside `archive`, made absolute (so written as GDAL
+/// writes it: `/vsitar//abs/path/a.tar/member`).
+fn vsi_path(prefix: &str, archive: &Path, member: &str) -> PathBuf {
+    let abs = std::path::absolute(archive).unwrap_or_else(|_| archive.to_path_buf());
+    PathBuf::from(format!("{prefix}{}/{member}", abs.to_string_lossy()))
+}
+
+/// Whether `path` is an existing file whose extension is `ext` (any case).
+fn is_file_with_extension(path: &Path, ext: &str) -> bool {
+    path.is_file()
+        && path
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case(ext))
+}
+
 /// Splits a `/vsitar/<archive>.tar/<member>` path into the archive and the member name;
 /// `None` for any other path.
 pub fn split_vsitar(path: &Path) -> Option<(PathBuf, String)> {
-    let s = path.to_str()?;
-    let rest = s.strip_prefix(VSITAR)?;
-    let lower = rest.to_ascii_lowercase();
-    let cut = lower.find(".tar/")? + 4;
-    let archive = &rest[..cut];
-    let member = &rest[cut + 1..];
-    // as GDAL: `/vsitar//abs/a.tar/m` for an absolute archive path, `/vsitar/rel/a.tar/m`
-    // relative to the current directory
-    let archive = PathBuf::from(archive);
-    Some((archive, member.to_string()))
+    split_vsi(path, VSITAR, "tar")
 }
 
 /// The `/vsitar/` path of `member` inside `archive`, made absolute (so written as GDAL
 /// writes it: `/vsitar//abs/path/a.tar/member`).
 pub fn vsitar_path(archive: &Path, member: &str) -> PathBuf {
-    let abs = std::path::absolute(archive).unwrap_or_else(|_| archive.to_path_buf());
-    let a = abs.to_string_lossy();
-    PathBuf::from(format!("/vsitar/{a}/{member}"))
+    vsi_path(VSITAR, archive, member)
 }
 
 /// The archive member a `/vsitar/` path names, and the archive: where its bytes are.
@@ -222,10 +236,7 @@ pub fn find_member(path: &Path) -> Result<(PathBuf, TarMember)> {
 
 /// Whether `path` is an existing file named `*.tar` (an archive to list or read in place).
 pub fn is_tar(path: &Path) -> bool {
-    path.is_file()
-        && path
-            .extension()
-            .is_some_and(|e| e.eq_ignore_ascii_case("tar"))
+    is_file_with_extension(path, "tar")
 }
 
 /// Whether a path names a `.tar` or `.zip` archive member that exists, or an existing file.
@@ -559,19 +570,13 @@ fn zip_data_offset(archive: &Path, m: &ZipMember) -> Result<u64> {
 /// Splits a `/vsizip/<archive>.zip/<member>` path into the archive and the member name;
 /// `None` for any other path (a `.zip` suffix, any case, ends the archive's part).
 pub fn split_vsizip(path: &Path) -> Option<(PathBuf, String)> {
-    let s = path.to_str()?;
-    let rest = s.strip_prefix(VSIZIP)?;
-    let lower = rest.to_ascii_lowercase();
-    let cut = lower.find(".zip/")? + 4;
-    Some((PathBuf::from(&rest[..cut]), rest[cut + 1..].to_string()))
+    split_vsi(path, VSIZIP, "zip")
 }
 
 /// The `/vsizip/` path of `member` inside `archive`, made absolute (so written as GDAL
 /// writes it: `/vsizip//abs/path/a.zip/member`).
 pub fn vsizip_path(archive: &Path, member: &str) -> PathBuf {
-    let abs = std::path::absolute(archive).unwrap_or_else(|_| archive.to_path_buf());
-    let a = abs.to_string_lossy();
-    PathBuf::from(format!("{VSIZIP}{a}/{member}"))
+    vsi_path(VSIZIP, archive, member)
 }
 
 /// The zip member a `/vsizip/` path names, and the archive.
@@ -590,10 +595,7 @@ pub fn find_zip_member(path: &Path) -> Result<(PathBuf, ZipMember)> {
 
 /// Whether `path` is an existing file named `*.zip`.
 pub fn is_zip(path: &Path) -> bool {
-    path.is_file()
-        && path
-            .extension()
-            .is_some_and(|e| e.eq_ignore_ascii_case("zip"))
+    is_file_with_extension(path, "zip")
 }
 
 /// Reads the whole member `m` of `archive` (the bytes as stored, or inflated), in 64 KiB

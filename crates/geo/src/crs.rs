@@ -262,6 +262,24 @@ fn wkt_name(wkt: &'static str) -> &'static str {
     &wkt[start..end]
 }
 
+/// The EPSG code a CRS name gives: the trailing number of any name mentioning EPSG
+/// (`EPSG:32628`, `urn:ogc:def:crs:EPSG::32628`, `urn:ogc:def:crs:EPSG:6.6:4326`,
+/// `http://www.opengis.net/def/crs/EPSG/0/32628`,
+/// `http://www.opengis.net/gml/srs/epsg.xml#32628`), and 4326 for OGC's `CRS84`
+/// (GeoJSON's longitude-first WGS 84). Used for GeoJSON `crs` names and GML `srsName`s.
+pub(crate) fn epsg_in_name(name: &str) -> Option<u32> {
+    let n = name.trim();
+    let upper = n.to_ascii_uppercase();
+    if upper.ends_with("CRS84") {
+        return Some(4326);
+    }
+    if !upper.contains("EPSG") {
+        return None;
+    }
+    let start = n.trim_end_matches(|c: char| c.is_ascii_digit()).len();
+    n[start..].parse().ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

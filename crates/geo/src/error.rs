@@ -640,3 +640,69 @@ fn looks_like(magic: &[u8]) -> &'static str {
         ""
     }
 }
+
+/// A parsing or decoding failure of a raster file before its path is attached (the TIFF and
+/// JPEG 2000 parsers work on byte sources that do not know their file's name).
+#[derive(Debug)]
+pub(crate) enum Fail<P> {
+    /// The file is malformed: `P` is [`TiffProblem`] or [`Jp2Problem`].
+    Problem(P),
+    /// Valid, but not something chronomap decodes.
+    Unsupported(Unsupported),
+    /// Reading failed.
+    Io(std::io::Error),
+}
+
+/// A file problem that becomes an [`Error`] once the file's path is known.
+pub(crate) trait FileProblem {
+    /// The error naming `path`.
+    fn at(self, path: PathBuf) -> Error;
+}
+
+impl FileProblem for TiffProblem {
+    fn at(self, path: PathBuf) -> Error {
+        Error::Tiff {
+            path,
+            problem: self,
+        }
+    }
+}
+
+impl FileProblem for Jp2Problem {
+    fn at(self, path: PathBuf) -> Error {
+        Error::Jp2 {
+            path,
+            problem: self,
+        }
+    }
+}
+
+impl<P: FileProblem> Fail<P> {
+    /// The error, naming `path`.
+    pub(crate) fn at(self, path: &std::path::Path) -> Error {
+        let path = path.to_path_buf();
+        match self {
+            Fail::Problem(problem) => problem.at(path),
+            Fail::Unsupported(what) => Error::Unsupported { path, what },
+            Fail::Io(source) => Error::Io { path, source },
+        }
+    }
+}
+
+impl From<TiffProblem> for Fail<TiffProblem> {
+    fn from(p: TiffProblem) -> Self {
+        Fail::Problem(p)
+    }
+}
+
+impl From<Jp2Problem> for Fail<Jp2Problem> {
+    fn from(p: Jp2Problem) -> Self {
+        Fail::Problem(p)
+    }
+}
+
+impl<P> From<Unsupported> for Fail<P> {
+    fn from(u: Unsupported) -> Self {
+        Fail::Unsupported(u)
+    }
+}

@@ -19,6 +19,37 @@ pub struct HostBatch {
 }
 
 impl HostBatch {
+    /// Stacks `count` patch items (each `[time, channels, height, width]`, all of one shape)
+    /// drawn one by one from `items` into a batch `[count, time, channels, height, width]`,
+    /// reserving the batch's memory once, from the first item's size.
+    ///
+    /// # Errors
+    /// The first error of `items`.
+    pub(crate) fn stack(
+        count: usize,
+        items: impl IntoIterator<Item = Result<chronomap_data::PatchItem>>,
+    ) -> Result<Self> {
+        let mut images = Vec::new();
+        let mut labels = Vec::new();
+        let mut shape = [0usize; 5];
+        for (n, item) in items.into_iter().enumerate() {
+            let item = item?;
+            let [t, c, h, w] = item.shape;
+            if n == 0 {
+                shape = [count, t, c, h, w];
+                images.reserve(count * item.image.len());
+                labels.reserve(count * item.labels.len());
+            }
+            images.extend_from_slice(&item.image);
+            labels.extend_from_slice(&item.labels);
+        }
+        Ok(HostBatch {
+            shape,
+            images,
+            labels,
+        })
+    }
+
     /// Uploads the batch to `device`: images `[B,T,C,H,W]` float, labels `[B,T,H,W]` int.
     ///
     /// # Panics

@@ -548,25 +548,10 @@ impl BatchSource for CollectionBatches {
         let idx = order
             .get(index * bs..((index + 1) * bs).min(order.len()))
             .ok_or_else(|| Error::InvalidConfig(format!("batch {index} past the epoch's end")))?;
-        let mut images = Vec::new();
-        let mut labels = Vec::new();
-        let mut shape = [0usize; 5];
-        for (n, &(k, j)) in idx.iter().enumerate() {
-            let item = self.sets[k].1.item(epoch, j)?;
-            let [t, c, h, w] = item.shape;
-            if n == 0 {
-                shape = [idx.len(), t, c, h, w];
-                images.reserve(idx.len() * item.image.len());
-                labels.reserve(idx.len() * item.labels.len());
-            }
-            images.extend_from_slice(&item.image);
-            labels.extend_from_slice(&item.labels);
-        }
-        Ok(HostBatch {
-            shape,
-            images,
-            labels,
-        })
+        HostBatch::stack(
+            idx.len(),
+            idx.iter().map(|&(k, j)| self.sets[k].1.item(epoch, j)),
+        )
     }
 }
 

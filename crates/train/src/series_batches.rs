@@ -379,25 +379,10 @@ impl BatchSource for SeriesBatches {
         let e = self.epoch(epoch)?;
         let bs = self.config.batch_size;
         let idx = &e.order[index * bs..((index + 1) * bs).min(e.order.len())];
-        let mut images = Vec::new();
-        let mut labels = Vec::new();
-        let mut shape = [0usize; 5];
-        for (i, &j) in idx.iter().enumerate() {
-            let item = e.dataset.item(j)?;
-            let [t, c, h, w] = item.shape;
-            if i == 0 {
-                shape = [idx.len(), t, c, h, w];
-                images.reserve(idx.len() * item.image.len());
-                labels.reserve(idx.len() * item.labels.len());
-            }
-            images.extend_from_slice(&item.image);
-            labels.extend_from_slice(&item.labels);
-        }
-        Ok(HostBatch {
-            shape,
-            images,
-            labels,
-        })
+        HostBatch::stack(
+            idx.len(),
+            idx.iter().map(|&j| e.dataset.item(j).map_err(Error::from)),
+        )
     }
 }
 

@@ -23,6 +23,8 @@ use crate::date::Date;
 use crate::error::{Error, ProductProblem, Result};
 use crate::manifest::{DateEntry, MANIFEST_VERSION, Manifest, MaskEntry};
 
+use super::{bad, band_files, one_tile, sort_by_unique_date};
+
 /// `QA_PIXEL` bits that mask a pixel by default: 0 fill, 1 dilated cloud, 2 cirrus (Landsat
 /// 8/9; unused on 4-7), 3 cloud, 4 cloud shadow, 5 snow.
 pub const QA_PIXEL_DEFAULT_BITS: [u32; 6] = [0, 1, 2, 3, 4, 5];
@@ -96,13 +98,6 @@ pub struct LandsatScene {
 
 /// Parsed metadata: group -> key -> value (strings, as USGS writes them).
 type Mtl = BTreeMap<String, BTreeMap<String, String>>;
-
-fn bad(path: &Path, problem: ProductProblem) -> Error {
-    Error::Product {
-        path: path.to_path_buf(),
-        problem,
-    }
-}
 
 /// Parses `*_MTL.json` (`{"LANDSAT_METADATA_FILE": {group: {key: value}}}`).
 fn parse_mtl_json(path: &Path, text: &str) -> Result<Mtl> {
@@ -551,40 +546,15 @@ pub fn landsat_manifest(
     if scenes.is_empty() {
         return Err(bad(&first, ProductProblem::NotFound));
     }
-    let mut tiles: BTreeMap<String, usize> = BTreeMap::new();
-    for s in &scenes {
-        *tiles.entry(s.tile()).or_default() += 1;
-    }
-    if tiles.len() > 1 {
-        return Err(bad(
-            &first,
-            ProductProblem::MixedTiles {
-                tiles: tiles
-                    .iter()
-                    .map(|(t, n)| format!("WRS-2 {t}: {n} scene(s)"))
-                    .collect(),
-            },
-        ));
-    }
-    scenes.sort_by_key(|s| s.date);
-    for pair in scenes.windows(2) {
-        if pair[0].date == pair[1].date {
-            return Err(bad(
-                &pair[1].metadata,
-                ProductProblem::DuplicateDate {
-                    date: pair[1].date.to_string(),
-                    other: pair[0].metadata.clone(),
-                },
-            ));
-        }
-    }
+    let tile = one_tile(&first, &scenes, LandsatScene::tile, |t, n| {
+        format!("WRS-2 {t}: {n} scene(s)")
+    })?;
+    sort_by_unique_date(&mut scenes, |s| s.date, |s| &s.metadata)?;
     let mut dates = Vec::new();
     for s in &scenes {
-        let mut files = BTreeMap::new();
-        for b in &options.bands {
-            let p = s.bands.get(b).ok_or_else(|| s.unknown_band(b))?;
-            files.insert(b.clone(), super::manifest_path(manifest_dir, p));
-        }
+        let files = band_files(&options.bands, &s.bands, manifest_dir, |b| {
+            s.unknown_band(b)
+        })?;
         let (scale, offset) = s.factors_for(&options.bands)?;
         dates.push(DateEntry {
             date: s.date.to_string(),
@@ -617,7 +587,7 @@ pub fn landsat_manifest(
         ground_truth: Vec::new(),
         meta: Some(json!({
             "source": "Landsat Collection 2 Level-2",
-            "tile": tiles.keys().next(),
+            "tile": tile,
         })),
     };
     Ok((manifest, scenes))

@@ -19,7 +19,11 @@ pub mod stac;
 
 pub use stac::{is_stac, stac_manifest};
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+
+use crate::date::Date;
+use crate::error::{Error, ProductProblem, Result};
 
 /// A path as a manifest in `dir` should hold it: relative when under `dir`, else absolute;
 /// `/vsitar/` and `/vsizip/` paths as they are (already absolute, and `std::path::absolute`
@@ -31,4 +35,75 @@ pub fn manifest_path(dir: &Path, p: &Path) -> PathBuf {
     let abs = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
     let (d, p) = (abs(dir), abs(p));
     p.strip_prefix(&d).map(Path::to_path_buf).unwrap_or(p)
+}
+
+/// A product error naming `path`.
+pub(crate) fn bad(path: &Path, problem: ProductProblem) -> Error {
+    Error::Product {
+        path: path.to_path_buf(),
+        problem,
+    }
+}
+
+/// The one tile of `items` (`None` for no items); refuses products of several tiles
+/// ([`ProductProblem::MixedTiles`], naming `source`): `tile` gives a product's tile,
+/// `describe` a line per tile from its name and count (`"WRS-2 205/049: 3 scene(s)"`).
+pub(crate) fn one_tile<T>(
+    source: &Path,
+    items: &[T],
+    tile: impl Fn(&T) -> String,
+    describe: impl Fn(&str, usize) -> String,
+) -> Result<Option<String>> {
+    let mut tiles: BTreeMap<String, usize> = BTreeMap::new();
+    for it in items {
+        *tiles.entry(tile(it)).or_default() += 1;
+    }
+    if tiles.len() > 1 {
+        return Err(bad(
+            source,
+            ProductProblem::MixedTiles {
+                tiles: tiles.iter().map(|(t, n)| describe(t, *n)).collect(),
+            },
+        ));
+    }
+    Ok(tiles.into_keys().next())
+}
+
+/// Sorts products by date and refuses two of one date ([`ProductProblem::DuplicateDate`],
+/// naming the second product's `path` and the first's).
+pub(crate) fn sort_by_unique_date<T>(
+    items: &mut [T],
+    date: impl Fn(&T) -> Date,
+    path: impl Fn(&T) -> &Path,
+) -> Result<()> {
+    items.sort_by_key(&date);
+    for pair in items.windows(2) {
+        if date(&pair[0]) == date(&pair[1]) {
+            return Err(bad(
+                path(&pair[1]),
+                ProductProblem::DuplicateDate {
+                    date: date(&pair[1]).to_string(),
+                    other: path(&pair[0]).to_path_buf(),
+                },
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The files of the `chosen` bands (by common name) among a product's `files`, as a manifest
+/// in `manifest_dir` names them; `unknown` gives the error for a band the product lacks.
+pub(crate) fn band_files(
+    chosen: &[String],
+    files: &BTreeMap<String, PathBuf>,
+    manifest_dir: &Path,
+    unknown: impl Fn(&str) -> Error,
+) -> Result<BTreeMap<String, PathBuf>> {
+    chosen
+        .iter()
+        .map(|b| {
+            let f = files.get(b).ok_or_else(|| unknown(b))?;
+            Ok((b.clone(), manifest_path(manifest_dir, f)))
+        })
+        .collect()
 }

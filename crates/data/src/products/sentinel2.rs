@@ -41,6 +41,8 @@ use crate::date::Date;
 use crate::error::{Error, ProductProblem, Result};
 use crate::manifest::{DateEntry, MANIFEST_VERSION, Manifest, MaskEntry};
 
+use super::{bad, band_files, one_tile, sort_by_unique_date};
+
 /// The default band list: the four 10 m bands.
 pub const DEFAULT_BANDS: [&str; 4] = ["blue", "green", "red", "nir"];
 
@@ -145,13 +147,6 @@ pub struct Sentinel2Product {
     pub offsets: BTreeMap<String, f64>,
     /// The scene classification file (`SCL`, 20 m) of an L2A product; `None` for L1C.
     pub scl: Option<PathBuf>,
-}
-
-fn bad(path: &Path, problem: ProductProblem) -> Error {
-    Error::Product {
-        path: path.to_path_buf(),
-        problem,
-    }
 }
 
 fn metadata_err(path: &Path, detail: impl Into<String>) -> Error {
@@ -756,21 +751,12 @@ pub fn sentinel2_manifest(
     if products.is_empty() {
         return Err(metadata_err(&first, "no Sentinel-2 product given"));
     }
-    let mut tiles: BTreeMap<String, usize> = BTreeMap::new();
-    for p in &products {
-        *tiles.entry(p.tile.clone()).or_default() += 1;
-    }
-    if tiles.len() > 1 {
-        return Err(bad(
-            &first,
-            ProductProblem::MixedTiles {
-                tiles: tiles
-                    .iter()
-                    .map(|(t, n)| format!("MGRS {t}: {n} product(s)"))
-                    .collect(),
-            },
-        ));
-    }
+    let tile = one_tile(
+        &first,
+        &products,
+        |p| p.tile.clone(),
+        |t, n| format!("MGRS {t}: {n} product(s)"),
+    )?;
     let level = products[0].level;
     if let Some(other) = products.iter().find(|p| p.level != level) {
         return Err(bad(
@@ -787,25 +773,12 @@ pub fn sentinel2_manifest(
             },
         ));
     }
-    products.sort_by_key(|p| p.date);
-    for pair in products.windows(2) {
-        if pair[0].date == pair[1].date {
-            return Err(bad(
-                &pair[1].path,
-                ProductProblem::DuplicateDate {
-                    date: pair[1].date.to_string(),
-                    other: pair[0].path.clone(),
-                },
-            ));
-        }
-    }
+    sort_by_unique_date(&mut products, |p| p.date, |p| &p.path)?;
     let mut dates = Vec::new();
     for p in &products {
-        let mut files = BTreeMap::new();
-        for b in &options.bands {
-            let f = p.bands.get(b).ok_or_else(|| p.unknown_band(b))?;
-            files.insert(b.clone(), super::manifest_path(manifest_dir, f));
-        }
+        let files = band_files(&options.bands, &p.bands, manifest_dir, |b| {
+            p.unknown_band(b)
+        })?;
         let (scale, offset) = p.factors_for(&options.bands)?;
         dates.push(DateEntry {
             date: p.date.to_string(),
@@ -844,7 +817,7 @@ pub fn sentinel2_manifest(
                 Sentinel2Level::L1C => "Sentinel-2 Level-1C",
                 Sentinel2Level::L2A => "Sentinel-2 Level-2A",
             },
-            "tile": tiles.keys().next(),
+            "tile": tile,
         })),
     };
     Ok((manifest, products))

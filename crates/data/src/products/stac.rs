@@ -22,16 +22,11 @@ use crate::date::Date;
 use crate::error::{Error, ProductProblem, Result};
 use crate::manifest::{DateEntry, MANIFEST_VERSION, Manifest, MaskEntry};
 
+use super::{bad, one_tile, sort_by_unique_date};
+
 /// Sentinel-2 SCL classes that are not clear ground (no data, saturated, cloud shadow,
 /// cloud medium / high probability, thin cirrus).
 pub const SCL_INVALID: [u32; 6] = [0, 1, 3, 8, 9, 10];
-
-fn bad(path: &Path, problem: ProductProblem) -> Error {
-    Error::Product {
-        path: path.to_path_buf(),
-        problem,
-    }
-}
 
 fn key(path: &Path, k: &str) -> Error {
     bad(
@@ -180,21 +175,12 @@ pub fn stac_manifest(
     if found.is_empty() {
         return Err(bad(&first, ProductProblem::NotFound));
     }
-    let mut tiles: BTreeMap<String, usize> = BTreeMap::new();
-    for (_, it) in &found {
-        *tiles.entry(tile_of(it)).or_default() += 1;
-    }
-    if tiles.len() > 1 {
-        return Err(bad(
-            &first,
-            ProductProblem::MixedTiles {
-                tiles: tiles
-                    .iter()
-                    .map(|(t, n)| format!("{t}: {n} item(s)"))
-                    .collect(),
-            },
-        ));
-    }
+    let tile = one_tile(
+        &first,
+        &found,
+        |(_, it)| tile_of(it),
+        |t, n| format!("{t}: {n} item(s)"),
+    )?;
     let mut dated = Vec::new();
     for (json, it) in found {
         let dt = it["properties"]["datetime"]
@@ -204,18 +190,7 @@ pub fn stac_manifest(
             .ok_or_else(|| key(&json, "properties.datetime"))?;
         dated.push((date, json, it));
     }
-    dated.sort_by_key(|d| d.0);
-    for pair in dated.windows(2) {
-        if pair[0].0 == pair[1].0 {
-            return Err(bad(
-                &pair[1].1,
-                ProductProblem::DuplicateDate {
-                    date: pair[1].0.to_string(),
-                    other: pair[0].1.clone(),
-                },
-            ));
-        }
-    }
+    sort_by_unique_date(&mut dated, |d| d.0, |d| &d.1)?;
     let rel = |p: &Path| super::manifest_path(manifest_dir, p);
     let mut nodata = None;
     let mut dates = Vec::new();
@@ -311,6 +286,6 @@ pub fn stac_manifest(
         dates,
         labels: Vec::new(),
         ground_truth: Vec::new(),
-        meta: Some(json!({ "source": "STAC", "tile": tiles.keys().next() })),
+        meta: Some(json!({ "source": "STAC", "tile": tile })),
     })
 }

@@ -21,21 +21,11 @@ pub(crate) struct Georef {
 /// `http://www.opengis.net/gml/srs/epsg.xml#32628`; and whether the name asks for the
 /// EPSG axis order (every form but the old `epsg.xml#` one, as in GDAL).
 pub(crate) fn parse_srs_name(name: &str) -> Option<(u32, bool)> {
-    let n = name.trim();
-    let lower = n.to_ascii_lowercase();
-    if !lower.contains("epsg") {
+    if name.trim().to_ascii_uppercase().ends_with("CRS84") {
         return None;
     }
-    let digits: String = n
-        .chars()
-        .rev()
-        .take_while(|c| c.is_ascii_digit())
-        .collect::<Vec<_>>()
-        .into_iter()
-        .rev()
-        .collect();
-    let code: u32 = digits.parse().ok()?;
-    let epsg_order = !lower.contains("epsg.xml#");
+    let code = crate::crs::epsg_in_name(name)?;
+    let epsg_order = !name.to_ascii_lowercase().contains("epsg.xml#");
     Some((code, epsg_order))
 }
 

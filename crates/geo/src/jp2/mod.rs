@@ -18,10 +18,9 @@ pub(crate) mod georef;
 mod openjpeg;
 
 use std::io;
-use std::path::Path;
 
 use crate::chunk_cache::Decoded;
-use crate::error::{Error, Jp2Problem, Unsupported};
+use crate::error::Jp2Problem;
 use crate::sample_type::SampleType;
 use crate::tiff_format::codec::ChunkData;
 use crate::tiff_format::source::ByteSource;
@@ -37,36 +36,8 @@ const MAX_TILE_CHUNK_PIXELS: u64 = 2048 * 2048;
 /// Side of the chunks of untiled (or large-tiled) images.
 const VIRTUAL_CHUNK: u32 = 1024;
 
-/// A parsing or decoding failure before the file path is attached.
-#[derive(Debug)]
-pub(crate) enum Fail {
-    Problem(Jp2Problem),
-    Unsupported(Unsupported),
-    Io(io::Error),
-}
-
-impl Fail {
-    pub(crate) fn at(self, path: &Path) -> Error {
-        let path = path.to_path_buf();
-        match self {
-            Fail::Problem(problem) => Error::Jp2 { path, problem },
-            Fail::Unsupported(what) => Error::Unsupported { path, what },
-            Fail::Io(source) => Error::Io { path, source },
-        }
-    }
-}
-
-impl From<Jp2Problem> for Fail {
-    fn from(p: Jp2Problem) -> Self {
-        Fail::Problem(p)
-    }
-}
-
-impl From<Unsupported> for Fail {
-    fn from(u: Unsupported) -> Self {
-        Fail::Unsupported(u)
-    }
-}
+/// A JPEG 2000 parsing or decoding failure before the file path is attached.
+pub(crate) type Fail = crate::error::Fail<Jp2Problem>;
 
 /// Fills `buf` from `offset` of `src`, which must end by `limit`.
 pub(crate) fn read_at(

@@ -1,12 +1,9 @@
 //! TIFF/BigTIFF header and IFD parsing with every offset and count checked against the file
 //! length before anything is allocated.
 
-use std::io;
-use std::path::Path;
-
 use super::source::ByteSource;
 use super::tags;
-use crate::error::{Error, TiffProblem, Unsupported};
+use crate::error::{TiffProblem, Unsupported};
 
 /// Largest number of entries accepted in one IFD (a real GeoTIFF has ~30).
 const MAX_ENTRIES: u64 = 10_000;
@@ -15,36 +12,8 @@ const MAX_TAG_BYTES: u64 = 512 << 20;
 /// Most IFDs followed along the chain (COGs have ~10 overviews + masks).
 pub(crate) const MAX_IFDS: usize = 4096;
 
-/// A parsing failure before the file path is attached.
-#[derive(Debug)]
-pub(crate) enum Fail {
-    Problem(TiffProblem),
-    Unsupported(Unsupported),
-    Io(io::Error),
-}
-
-impl Fail {
-    pub(crate) fn at(self, path: &Path) -> Error {
-        let path = path.to_path_buf();
-        match self {
-            Fail::Problem(problem) => Error::Tiff { path, problem },
-            Fail::Unsupported(what) => Error::Unsupported { path, what },
-            Fail::Io(source) => Error::Io { path, source },
-        }
-    }
-}
-
-impl From<TiffProblem> for Fail {
-    fn from(p: TiffProblem) -> Self {
-        Fail::Problem(p)
-    }
-}
-
-impl From<Unsupported> for Fail {
-    fn from(u: Unsupported) -> Self {
-        Fail::Unsupported(u)
-    }
-}
+/// A TIFF parsing failure before the file path is attached.
+pub(crate) type Fail = crate::error::Fail<TiffProblem>;
 
 /// One IFD entry; the value is inline or at `offset`.
 #[derive(Debug, Clone)]

@@ -68,7 +68,7 @@ fn parse(text: &[u8], path: &Path, options: &ReadOptions) -> Result<VectorData> 
     }
     let epsg = match root.pointer("/crs/properties/name").and_then(Value::as_str) {
         None => 4326,
-        Some(name) => epsg_of_crs_name(name).ok_or_else(|| {
+        Some(name) => crate::crs::epsg_in_name(name).ok_or_else(|| {
             fail(VectorProblem::BadCrs {
                 name: name.to_string(),
             })
@@ -131,21 +131,6 @@ fn parse(text: &[u8], path: &Path, options: &ReadOptions) -> Result<VectorData> 
         }
     }
     Ok(out)
-}
-
-/// EPSG code of a GeoJSON `crs` name.
-fn epsg_of_crs_name(name: &str) -> Option<u32> {
-    let upper = name.to_ascii_uppercase();
-    if upper.ends_with("CRS84") {
-        return Some(4326);
-    }
-    let i = upper.find("EPSG")?;
-    let digits: String = upper[i + 4..]
-        .chars()
-        .skip_while(|c| !c.is_ascii_digit())
-        .take_while(char::is_ascii_digit)
-        .collect();
-    digits.parse().ok()
 }
 
 enum GeomError {
@@ -284,12 +269,15 @@ mod tests {
 
     #[test]
     fn crs_names() {
-        assert_eq!(epsg_of_crs_name("urn:ogc:def:crs:EPSG::32628"), Some(32628));
-        assert_eq!(epsg_of_crs_name("EPSG:2154"), Some(2154));
         assert_eq!(
-            epsg_of_crs_name("urn:ogc:def:crs:OGC:1.3:CRS84"),
+            crate::crs::epsg_in_name("urn:ogc:def:crs:EPSG::32628"),
+            Some(32628)
+        );
+        assert_eq!(crate::crs::epsg_in_name("EPSG:2154"), Some(2154));
+        assert_eq!(
+            crate::crs::epsg_in_name("urn:ogc:def:crs:OGC:1.3:CRS84"),
             Some(4326)
         );
-        assert_eq!(epsg_of_crs_name("local"), None);
+        assert_eq!(crate::crs::epsg_in_name("local"), None);
     }
 }

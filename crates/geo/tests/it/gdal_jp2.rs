@@ -14,7 +14,9 @@ use chronomap_geo::{
 };
 
 use crate::require_gdal;
-use crate::util::{gdal_epsg, gdal_geotransform, gdal_pixels, gdalinfo, run};
+use crate::util::{
+    assert_window_matches, gdal_epsg, gdal_geotransform, gdal_pixels, gdalinfo, run,
+};
 
 const W: usize = 75;
 const H: usize = 53;
@@ -135,17 +137,7 @@ fn check(jp2: &Path, dir: &Path, t: SampleType, what: &str) -> GeoTiffReader {
     let win = Window::new(17, 9, 47, 38);
     let order: Vec<usize> = bands.iter().rev().copied().collect();
     let part = r.read_window_as::<f64>(win, &order).unwrap();
-    for (n, &b) in order.iter().enumerate() {
-        for row in 0..win.height {
-            for col in 0..win.width {
-                assert_eq!(
-                    part[(n * win.height + row) * win.width + col],
-                    expected[(b * H + win.row + row) * W + win.col + col],
-                    "{what}: window pixel band {b} ({col}, {row})"
-                );
-            }
-        }
-    }
+    assert_window_matches(&part, &expected, (W, H), win, &order, what);
     r
 }
 

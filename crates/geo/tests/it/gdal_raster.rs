@@ -15,7 +15,9 @@ use chronomap_geo::{
 };
 
 use crate::require_gdal;
-use crate::util::{gdal_epsg, gdal_geotransform, gdal_pixels, gdalinfo, run};
+use crate::util::{
+    assert_window_matches, gdal_epsg, gdal_geotransform, gdal_pixels, gdalinfo, run,
+};
 
 const W: usize = 70;
 const H: usize = 45;
@@ -162,17 +164,7 @@ fn check_against_gdal(path: &Path, expected: &[f64], what: &str) {
     // a window crossing tile/strip borders, bands reordered
     let win = Window::new(13, 7, 41, 29);
     let part = read_f64(&r, win, &[2, 0]);
-    for (i, b) in [2usize, 0].into_iter().enumerate() {
-        for row in 0..win.height {
-            for col in 0..win.width {
-                assert_eq!(
-                    part[(i * win.height + row) * win.width + col],
-                    expected[(b * H + win.row + row) * W + win.col + col],
-                    "{what}: window pixel band {b} ({col}, {row})"
-                );
-            }
-        }
-    }
+    assert_window_matches(&part, expected, (W, H), win, &[2, 0], what);
 }
 
 /// Every GTiff layout a user's GDAL may produce, for every sample type.

@@ -92,3 +92,27 @@ pub fn gdal_pixels(path: &Path, dir: &Path) -> Vec<f64> {
         .map(|c| f64::from_le_bytes(c.try_into().unwrap()))
         .collect()
 }
+
+/// Asserts that `part` (`[bands.len(), window.height, window.width]`, bands in the order
+/// `bands`) equals that window of `expected` (`[bands, height, width]` of a `width` x
+/// `height` raster), pixel by pixel.
+pub fn assert_window_matches(
+    part: &[f64],
+    expected: &[f64],
+    (width, height): (usize, usize),
+    window: chronomap_geo::Window,
+    bands: &[usize],
+    what: &str,
+) {
+    for (i, &b) in bands.iter().enumerate() {
+        for row in 0..window.height {
+            for col in 0..window.width {
+                assert_eq!(
+                    part[(i * window.height + row) * window.width + col],
+                    expected[(b * height + window.row + row) * width + window.col + col],
+                    "{what}: window pixel band {b} ({col}, {row})"
+                );
+            }
+        }
+    }
+}
