@@ -2,6 +2,7 @@
 
 mod bench_cli;
 mod cli;
+mod collection_cli;
 mod crash;
 mod geo_cli;
 mod hostile;

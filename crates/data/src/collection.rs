@@ -171,6 +171,10 @@ pub fn canonical_band(name: &str) -> String {
     c.to_string()
 }
 
+/// An entry of a collection with its series, or the error opening it
+/// ([`Collection::open_each`]).
+pub type OpenedEntry = (CollectionEntry, Result<SceneSeries>);
+
 /// A set of opened scene series sharing bands and classes.
 ///
 /// Every series is opened once ([`SceneSeries`] keeps its files open); training, prediction
@@ -183,13 +187,16 @@ pub struct Collection {
 }
 
 impl Collection {
-    /// Opens a `collection.json`, a folder holding one, or a folder of series folders.
+    /// Opens every series of a collection on its own, for callers that go on when some fail
+    /// (`chronomap predict` maps the series that open and reports the others): the file that
+    /// was read (`collection.json`, or the folder scanned) and each entry with its series or
+    /// the error opening it. Bands and classes are not compared across series
+    /// ([`Collection::open`] does that).
     ///
     /// # Errors
-    /// As [`CollectionFile::load`]; the series' own errors ([`SceneSeries::open_path`]);
-    /// [`Error::Collection`] naming the first series whose bands or classes differ from the
-    /// first series', a folder with no series in it, a source that does not exist.
-    pub fn open(path: impl AsRef<Path>) -> Result<Self> {
+    /// As [`CollectionFile::load`], or a folder with no series in it; a series' own errors
+    /// are returned in its slot instead.
+    pub fn open_each(path: impl AsRef<Path>) -> Result<(PathBuf, Vec<OpenedEntry>)> {
         let path = path.as_ref();
         let (file, base, source) = if path.is_dir() {
             let json = path.join("collection.json");
@@ -202,18 +209,62 @@ impl Collection {
             let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
             (CollectionFile::load(path)?, base, path.to_path_buf())
         };
-        let mut series = Vec::with_capacity(file.series.len());
-        for e in &file.series {
-            let p = base.join(&e.source);
-            if !p.exists() {
-                return Err(Error::collection(
-                    &source,
-                    format!("series {:?}: {} does not exist", e.name, p.display()),
-                ));
+        let opened = file
+            .series
+            .into_iter()
+            .map(|e| {
+                let p = base.join(&e.source);
+                let s = if p.exists() {
+                    open_source(&p, &e.bands, &source, &e.name)
+                } else {
+                    Err(Error::collection(
+                        &source,
+                        format!("series {:?}: {} does not exist", e.name, p.display()),
+                    ))
+                };
+                (e, s)
+            })
+            .collect();
+        Ok((source, opened))
+    }
+
+    /// Reads series into memory ([`SceneSeries::load_into_memory`]) in collection order
+    /// while their total stays within `max_bytes`; series already shared elsewhere (their
+    /// `Arc` cloned) are left as they are. Returns how many series are in memory.
+    /// Worth it for small series read many times (the synthetic cities); a collection of
+    /// full Sentinel-2 tiles stays on disk, read window by window.
+    ///
+    /// # Errors
+    /// Read errors of any file of a series being loaded.
+    pub fn load_into_memory(&mut self, max_bytes: u64) -> Result<usize> {
+        let mut left = max_bytes;
+        let mut loaded = 0;
+        for s in &mut self.series {
+            let Some(s) = Arc::get_mut(s) else { continue };
+            let need = s.memory_bytes();
+            if need <= left && s.load_into_memory(need)? {
+                left -= need;
+                loaded += 1;
             }
-            series.push(Arc::new(open_source(&p, &e.bands, &source, &e.name)?));
         }
-        Self::from_series(source, file.series, series)
+        Ok(loaded)
+    }
+
+    /// Opens a `collection.json`, a folder holding one, or a folder of series folders.
+    ///
+    /// # Errors
+    /// As [`CollectionFile::load`]; the series' own errors ([`SceneSeries::open_path`]);
+    /// [`Error::Collection`] naming the first series whose bands or classes differ from the
+    /// first series', a folder with no series in it, a source that does not exist.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self> {
+        let (source, opened) = Self::open_each(path)?;
+        let mut entries = Vec::with_capacity(opened.len());
+        let mut series = Vec::with_capacity(opened.len());
+        for (e, s) in opened {
+            series.push(Arc::new(s?));
+            entries.push(e);
+        }
+        Self::from_series(source, entries, series)
     }
 
     /// A collection of already opened series; `source` names it in messages.

@@ -143,6 +143,16 @@ pub enum Error {
         /// What is allowed.
         expected: &'static str,
     },
+    /// A text argument (an option or an environment variable) is malformed.
+    #[error("{name} = {value:?} is invalid: expected {expected}")]
+    InvalidText {
+        /// Argument or variable name.
+        name: &'static str,
+        /// The text given.
+        value: String,
+        /// What is allowed.
+        expected: &'static str,
+    },
     /// No window satisfies the sampler's constraints (valid fraction, region).
     #[error(
         "no {patch}x{patch} window has at least {min_valid_fraction} usable pixels \
@@ -191,6 +201,14 @@ impl Error {
         Error::Collection {
             path: path.into(),
             problem,
+        }
+    }
+
+    pub(crate) fn invalid_text(name: &'static str, value: &str, expected: &'static str) -> Self {
+        Error::InvalidText {
+            name,
+            value: value.to_string(),
+            expected,
         }
     }
 

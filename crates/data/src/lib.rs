@@ -65,6 +65,7 @@ pub mod products;
 mod rng;
 mod sampler;
 mod series;
+mod shard;
 mod synth;
 #[cfg(any(test, feature = "testing"))]
 pub mod testkit;
@@ -72,7 +73,7 @@ mod training;
 
 pub use augment::{Dihedral, JitterDraw, RadiometricJitter};
 pub use collection::{
-    COLLECTION_VERSION, Collection, CollectionEntry, CollectionFile, canonical_band,
+    COLLECTION_VERSION, Collection, CollectionEntry, CollectionFile, OpenedEntry, canonical_band,
 };
 pub use coverage::{CoverageMap, WindowStats};
 pub use dataset::{
@@ -89,6 +90,7 @@ pub use sampler::{
     sample_grid, sample_windows,
 };
 pub use series::{DEFAULT_TILE_CACHE_PER_DATE, SceneDate, SceneSeries};
+pub use shard::{SHARD_ENV, Shard};
 pub use synth::{
     SYNTH_BANDS, SYNTH_CENTRE, SYNTH_CITIES, SYNTH_CLASSES, SYNTH_EPSG, SynthConfig, SynthDate,
     SynthSite, SynthSummary, SynthYear, synth_cities, synth_class_table, write_collection,

@@ -1,6 +1,8 @@
-//! `chronomap evaluate`: compare a class map with a label raster.
+//! `chronomap evaluate`: compare a class map with a label raster, or score the maps
+//! `chronomap predict` wrote for a collection: per-date vs fused maps per series and for the
+//! collection (pixel-pooled and mean over series), by date position.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 use chronomap::train::{MapEvaluation, evaluate_map, read_model_card};
@@ -9,11 +11,23 @@ use chronomap::train::{MapEvaluation, evaluate_map, read_model_card};
 #[derive(clap::Args, Debug)]
 pub struct Args {
     /// Predicted class map (u8 GeoTIFF, 255 = no prediction).
-    #[arg(long)]
-    pub pred: PathBuf,
+    #[arg(long, required_unless_present = "maps", requires = "labels")]
+    pub pred: Option<PathBuf>,
     /// Reference labels on the same grid (u8 GeoTIFF, 255 or the nodata value = unlabelled).
     #[arg(long)]
-    pub labels: PathBuf,
+    pub labels: Option<PathBuf>,
+    /// Collection mode: the output folder of `chronomap predict --data COLLECTION`
+    /// (`<maps>/<series>/<date>_{date,fused}.tif`); needs `--data`. Writes
+    /// `<maps>/evaluation.json` and `<maps>/evaluation.csv`.
+    #[arg(long, conflicts_with = "pred", requires = "data")]
+    pub maps: Option<PathBuf>,
+    /// Collection mode: the collection the maps were made from (its labels are the reference).
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    /// Collection mode: series held out of training (default: from the training run's
+    /// `config.json` when `--model` is a run folder).
+    #[arg(long, value_delimiter = ',')]
+    pub held_out: Vec<String>,
     /// Class count, names and model.
     #[command(flatten)]
     pub class_args: ClassArgs,
@@ -56,8 +70,14 @@ impl ClassArgs {
 
 /// Runs `chronomap evaluate`.
 pub fn run(args: Args) -> anyhow::Result<()> {
+    if let (Some(maps), Some(data)) = (&args.maps, &args.data) {
+        return collection(&args, maps, data);
+    }
     let (classes, names) = args.class_args.resolve()?;
-    let ev = evaluate_map(&args.pred, &args.labels, classes, &names, None)?;
+    let (Some(pred), Some(labels)) = (&args.pred, &args.labels) else {
+        anyhow::bail!("give --pred and --labels (one map), or --maps and --data (a collection)");
+    };
+    let ev = evaluate_map(pred, labels, classes, &names, None)?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&ev)?);
     } else {
@@ -113,4 +133,216 @@ pub fn table(ev: &MapEvaluation) -> String {
         );
     }
     s
+}
+
+/// Names of the held-out series, and each series' held-out date indices.
+type RunRecord = (Vec<String>, Vec<(String, Vec<usize>)>);
+
+/// Held-out series and dates recorded in a training run's `config.json` (`data.series[]`
+/// with `role` and `held_out_dates`), if `model` is (or is inside) such a run.
+fn run_record(model: &Path) -> Option<RunRecord> {
+    let candidates = [model.join("config.json"), model.join("../config.json")];
+    let bytes = candidates.iter().find_map(|p| std::fs::read(p).ok())?;
+    let v: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+    let series = v.get("data")?.get("series")?.as_array()?;
+    let mut held = Vec::new();
+    let mut dates = Vec::new();
+    for s in series {
+        let name = s.get("name")?.as_str()?.to_string();
+        if s.get("role").and_then(|r| r.as_str()) == Some("held_out") {
+            held.push(name.clone());
+        }
+        let d: Vec<usize> = s
+            .get("held_out_dates")
+            .and_then(|d| d.as_array())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|x| x.as_u64())
+                    .map(|x| x as usize)
+                    .collect()
+            })
+            .unwrap_or_default();
+        dates.push((name, d));
+    }
+    Some((held, dates))
+}
+
+/// `chronomap evaluate --maps DIR --data COLLECTION`.
+fn collection(args: &Args, maps: &Path, data: &Path) -> anyhow::Result<()> {
+    use chronomap::train::{CollectionScores, DateScore, MapFile, SeriesScores};
+    let c = chronomap::data::Collection::open(data)?;
+    let (classes, _) = args.class_args.resolve()?;
+    let k = classes.unwrap_or(c.classes().len());
+    anyhow::ensure!(
+        k >= 2,
+        "{}: no class list; pass --classes or --model",
+        data.display()
+    );
+    let record = args.class_args.model.as_deref().and_then(run_record);
+    let held: Vec<String> = if !args.held_out.is_empty() {
+        args.held_out.clone()
+    } else {
+        record.as_ref().map(|r| r.0.clone()).unwrap_or_default()
+    };
+    let mut scores = CollectionScores::default();
+    let mut skipped = Vec::new();
+    for (name, series) in c.names().iter().zip(c.series()) {
+        let dir = maps.join(name);
+        if series.label_files().is_empty() {
+            skipped.push(format!("{name}: no labels"));
+            continue;
+        }
+        if !dir.is_dir() {
+            skipped.push(format!("{name}: no maps in {}", dir.display()));
+            continue;
+        }
+        // The run's dates, in the order the network saw them: from the predict sidecar, else
+        // every date with both maps, in date order.
+        let sidecar: Option<Vec<String>> = std::fs::read(dir.join(crate::predict::SIDECAR))
+            .ok()
+            .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+            .and_then(|v| {
+                v.get("dates")?
+                    .as_array()?
+                    .iter()
+                    .map(|d| d.as_str().map(String::from))
+                    .collect()
+            });
+        let mut files = Vec::new();
+        let mut run = Vec::new();
+        for (i, d) in series.dates().iter().enumerate() {
+            let date = d.date.to_string();
+            let (pd, fu) = (
+                dir.join(format!("{date}_date.tif")),
+                dir.join(format!("{date}_fused.tif")),
+            );
+            let in_run = sidecar.as_ref().is_none_or(|s| s.contains(&date));
+            if in_run && pd.is_file() && fu.is_file() {
+                run.push(i);
+                for (kind, p) in [("date", pd), ("fused", fu)] {
+                    files.push(MapFile {
+                        kind: kind.into(),
+                        date: date.clone(),
+                        classes: p,
+                        probabilities: None,
+                    });
+                }
+            }
+        }
+        if run.is_empty() {
+            skipped.push(format!(
+                "{name}: no pair of <date>_date.tif / <date>_fused.tif in {}",
+                dir.display()
+            ));
+            continue;
+        }
+        let held_dates = record
+            .as_ref()
+            .and_then(|r| r.1.iter().find(|(n, _)| n == name).map(|(_, d)| d.clone()))
+            .unwrap_or_default();
+        let mut s = SeriesScores::new(*name, held.iter().any(|h| h == name));
+        let full = [chronomap::geo::Window::full(
+            series.width(),
+            series.height(),
+        )];
+        s.add_run(series, &run, &files, &full, &held_dates, k)?;
+        scores.series.push(s);
+    }
+    for s in &skipped {
+        eprintln!("note: {s}");
+    }
+    anyhow::ensure!(
+        !scores.series.is_empty(),
+        "no series of {} could be scored ({})",
+        data.display(),
+        skipped.join("; ")
+    );
+    let json = scores.to_json();
+    chronomap::train::write_json_atomic(&maps.join("evaluation.json"), &json)?;
+    let mut csv = String::from(
+        "series,held_out_series,date,position,held_out_date,pixels,per_date_miou,fused_miou,per_date_oa,fused_oa\n",
+    );
+    let f = |v: Option<f64>| v.map(|v| format!("{v:.6}")).unwrap_or_default();
+    for s in &scores.series {
+        for d in &s.dates {
+            let (a, b) = (d.per_date.metrics(), d.fused.metrics());
+            csv.push_str(&format!(
+                "{},{},{},{},{},{},{},{},{},{}\n",
+                s.name,
+                s.held_out_series,
+                d.date_name,
+                d.position,
+                d.held_out_date,
+                a.num_pixels,
+                f(a.miou),
+                f(b.miou),
+                f(a.overall_accuracy),
+                f(b.overall_accuracy)
+            ));
+        }
+    }
+    chronomap::train::write_atomic(&maps.join("evaluation.csv"), csv.as_bytes())?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&json)?);
+        return Ok(());
+    }
+    let all = |_: &DateScore| true;
+    let fmt = |v: Option<f64>| v.map(|v| format!("{v:.4}")).unwrap_or_else(|| "-".into());
+    println!(
+        "{:<16} {:<9} {:>10} {:>10} {:>10}",
+        "series", "role", "per-date", "fused", "pixels"
+    );
+    for s in &scores.series {
+        let one = |x: &SeriesScores| x.name == s.name;
+        let m = scores.pooled(&one, &all);
+        println!(
+            "{:<16} {:<9} {:>10} {:>10} {:>10}",
+            s.name,
+            if s.held_out_series {
+                "held out"
+            } else {
+                "trained"
+            },
+            fmt(m.per_date),
+            fmt(m.fused),
+            m.pixels
+        );
+    }
+    type Pick<'a> = (&'a str, &'a dyn Fn(&SeriesScores) -> bool);
+    let groups: [Pick; 3] = [
+        ("all series", &|_| true),
+        ("held-out series", &|s| s.held_out_series),
+        ("training series", &|s| !s.held_out_series),
+    ];
+    for (title, pick) in groups {
+        let pooled = scores.pooled(pick, &all);
+        if pooled.pixels == 0 {
+            continue;
+        }
+        let mean = scores.mean_over_series(pick, &all);
+        println!("{title}: mIoU per-date / fused");
+        println!(
+            "  pixel-pooled       {} / {}",
+            fmt(pooled.per_date),
+            fmt(pooled.fused)
+        );
+        println!(
+            "  mean over series   {} / {}",
+            fmt(mean.per_date),
+            fmt(mean.fused)
+        );
+        for (p, m) in scores.by_position(pick, &all) {
+            println!(
+                "  date position {p:<4} {} / {}",
+                fmt(m.per_date),
+                fmt(m.fused)
+            );
+        }
+    }
+    eprintln!(
+        "written: {}, {}",
+        maps.join("evaluation.json").display(),
+        maps.join("evaluation.csv").display()
+    );
+    Ok(())
 }

@@ -35,13 +35,15 @@ enum Command {
     Series(series::Args),
     /// Write the synthetic Saint-Louis world (GeoTIFF series, cloud masks, OSM, manifest).
     Synth(synth::Args),
-    /// Train the spatio-temporal network on a scene series.
-    Train(train::Args),
-    /// Predict per-date and fused land-cover maps of a whole scene series.
+    /// Train the spatio-temporal network on a scene series or a collection of series.
+    Train(Box<train::Args>),
+    /// Predict per-date and fused land-cover maps of a scene series or of every series of a
+    /// collection (shardable over an array job).
     Predict(predict::Args),
     /// Update a scene's map from one new acquisition, using the stored ConvLSTM state.
     Update(update::Args),
-    /// Compare a class map with a label raster: IoU, mIoU, F1, OA, kappa, confusion matrix.
+    /// Compare a class map with a label raster (IoU, mIoU, F1, OA, kappa, confusion matrix),
+    /// or score a collection's maps per series, pooled and by date position.
     Evaluate(evaluate::Args),
     /// Change map between two class maps: from->to classes, PNG and areas in hectares.
     Change(change::Args),
@@ -58,7 +60,7 @@ fn main() -> anyhow::Result<()> {
         Command::Rasterize(a) => rasterize::run(a),
         Command::Series(a) => series::run(a),
         Command::Synth(a) => synth::run(a),
-        Command::Train(a) => train::run(a),
+        Command::Train(a) => train::run(*a),
         Command::Predict(a) => predict::run(a),
         Command::Update(a) => update::run(a),
         Command::Evaluate(a) => evaluate::run(a),

@@ -1,14 +1,23 @@
-//! `chronomap predict`: per-date and fused land-cover maps of a whole scene series.
+//! `chronomap predict`: per-date and fused land-cover maps of a whole scene series, or of
+//! every series of a collection (one folder per series), optionally one shard of an array job.
+//!
+//! Outputs are idempotent: each scene's folder gets `chronomap-predict.json` last (inputs
+//! hash, model weights hash, options, files); a scene whose sidecar matches is skipped, any
+//! other is (re)done. One failed scene does not stop the others; the exit status says what
+//! happened: 0 every scene done or complete, 75 (EX_TEMPFAIL) only retryable failures (I/O
+//! errors other than a missing or unreadable input), 65 (EX_DATAERR) a scene failed on its
+//! data or options (retrying will not help).
 
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
-use chronomap::data::SceneSeries;
+use chronomap::data::{Collection, SceneSeries, Shard};
 use chronomap::train::{
     MapFile, ModelCard, PredictConfig, ProbabilityMaps, QUICKLOOK_SIDE, class_map_png,
-    load_model_dir, predict_scene, rgb_bands, rgb_png,
+    load_model_dir, predict_scene, rgb_bands, rgb_png, write_json_atomic,
 };
 use indicatif::{ProgressBar, ProgressStyle};
+use serde_json::json;
 
 /// Options of `chronomap predict`.
 #[derive(clap::Args, Debug)]
@@ -16,9 +25,26 @@ pub struct Args {
     /// A model folder (`best/` of a run) or a training run folder (its `best/` is used).
     #[arg(long)]
     pub model: PathBuf,
-    /// The series: a manifest JSON or a folder of GeoTIFFs.
+    /// The series: a manifest JSON or a folder of GeoTIFFs; or a collection (`collection.json`
+    /// or a folder holding one): every series is mapped into `<out>/<series name>/`.
     #[arg(long)]
     pub data: PathBuf,
+    /// This task's shard of the collection's series, `I/N` (0 <= I < N): series sorted by name,
+    /// the j-th goes to shard j mod N. Default: from `SLURM_ARRAY_TASK_ID` (minus
+    /// `SLURM_ARRAY_TASK_MIN`) / `SLURM_ARRAY_TASK_COUNT`, `JOB_COMPLETION_INDEX` (with
+    /// `--shards`), `AWS_BATCH_JOB_ARRAY_INDEX` / `AWS_BATCH_JOB_ARRAY_SIZE`; else all series.
+    #[arg(long)]
+    pub shard: Option<Shard>,
+    /// Number of shards, when the scheduler sets only an index (Kubernetes Indexed Jobs: the
+    /// Job's `completions`).
+    #[arg(long)]
+    pub shards: Option<usize>,
+    /// List this shard's series (and whether their outputs are complete), then stop.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Redo series whose outputs are already complete.
+    #[arg(long)]
+    pub force: bool,
     /// Output folder for the maps.
     #[arg(long)]
     pub out: PathBuf,
@@ -145,13 +171,179 @@ pub fn quicklooks(
     Ok(())
 }
 
+/// One scene to map: its name, series and output folder.
+struct Scene {
+    name: String,
+    /// `None`: the series did not open (its error is in `unopened`).
+    series: Option<std::sync::Arc<SceneSeries>>,
+    out: PathBuf,
+}
+
+/// Name of the sidecar written last into each scene's output folder.
+pub const SIDECAR: &str = "chronomap-predict.json";
+
+/// Exit status when only retryable failures happened (`EX_TEMPFAIL`).
+pub const EXIT_RETRYABLE: i32 = 75;
+/// Exit status when a scene failed on its data or options (`EX_DATAERR`).
+pub const EXIT_FATAL: i32 = 65;
+
 /// Runs `chronomap predict`.
 pub fn run(args: Args) -> anyhow::Result<()> {
+    let collection = crate::train::is_collection(&args.data);
+    // A series that does not open is one failed scene, not the end of the job.
+    let mut unopened: Vec<(String, anyhow::Error)> = Vec::new();
+    let scenes: Vec<Scene> = if collection {
+        let (_, opened) = Collection::open_each(&args.data)?;
+        let mut scenes = Vec::new();
+        for (e, s) in opened {
+            let out = args.out.join(&e.name);
+            match s {
+                Ok(s) => scenes.push(Scene {
+                    name: e.name,
+                    series: Some(std::sync::Arc::new(s)),
+                    out,
+                }),
+                Err(err) => {
+                    unopened.push((e.name.clone(), err.into()));
+                    scenes.push(Scene {
+                        name: e.name,
+                        series: None,
+                        out,
+                    });
+                }
+            }
+        }
+        scenes
+    } else {
+        let s = SceneSeries::open_path(&args.data)?;
+        let name = args
+            .data
+            .file_stem()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "scene".into());
+        vec![Scene {
+            name,
+            series: Some(std::sync::Arc::new(s)),
+            out: args.out.clone(),
+        }]
+    };
+    let shard = match args.shard {
+        Some(s) => s,
+        None => Shard::from_env(|k| std::env::var(k).ok(), args.shards)?.unwrap_or_default(),
+    };
+    let names: Vec<&str> = scenes.iter().map(|s| s.name.as_str()).collect();
+    let mine = shard.select(&names);
     let device = chronomap::device_from_name(&args.device)?;
     let (model, card) = load_model_dir(&args.model, &device)
         .with_context(|| format!("loading the model from {}", args.model.display()))?;
-    let series = SceneSeries::open_path(&args.data)?;
-    let dates = select_dates(&series, &args.dates)?;
+    if args.dry_run || scenes.len() > 1 || shard.count > 1 {
+        eprintln!("shard {shard}: {} of {} series", mine.len(), scenes.len());
+    }
+    let (mut done, mut skipped) = (0usize, 0usize);
+    let mut failed: Vec<(String, anyhow::Error)> = Vec::new();
+    for &i in &mine {
+        let scene = &scenes[i];
+        let Some(series) = &scene.series else {
+            let k = unopened
+                .iter()
+                .position(|(n, _)| *n == scene.name)
+                .expect("an unopened series has its error");
+            let (name, e) = unopened.swap_remove(k);
+            eprintln!("{name}: failed: {e:#}");
+            failed.push((name, e));
+            continue;
+        };
+        let plan = match scene_plan(&args, series, &scene.name, &card) {
+            Ok(p) => p,
+            Err(e) => {
+                eprintln!("{}: {e:#}", scene.name);
+                failed.push((scene.name.clone(), e));
+                continue;
+            }
+        };
+        let complete = !args.force && is_complete(&scene.out, &plan.sidecar);
+        if args.dry_run {
+            println!(
+                "{} {} -> {}",
+                scene.name,
+                if complete { "complete" } else { "to do" },
+                scene.out.display()
+            );
+            continue;
+        }
+        if complete {
+            eprintln!(
+                "{}: complete, skipped ({})",
+                scene.name,
+                scene.out.display()
+            );
+            skipped += 1;
+            continue;
+        }
+        let net = Net {
+            model: &model,
+            card: &card,
+            device: &device,
+        };
+        match predict_one(&args, scene, series, &plan, &net, collection) {
+            Ok(files) => {
+                done += 1;
+                for f in &files {
+                    if collection {
+                        println!(
+                            "{} {} {:<5} {}",
+                            scene.name,
+                            f.date,
+                            f.kind,
+                            f.classes.display()
+                        );
+                    } else {
+                        println!("{} {:<5} {}", f.date, f.kind, f.classes.display());
+                    }
+                }
+            }
+            Err(e) => {
+                eprintln!("{}: failed: {e:#}", scene.name);
+                failed.push((scene.name.clone(), e));
+            }
+        }
+    }
+    if args.dry_run {
+        return Ok(());
+    }
+    if scenes.len() > 1 || shard.count > 1 || !failed.is_empty() {
+        eprintln!(
+            "shard {shard}: {done} mapped, {skipped} already complete, {} failed",
+            failed.len()
+        );
+    }
+    if failed.is_empty() {
+        return Ok(());
+    }
+    let fatal = failed.iter().any(|(_, e)| !retryable(e));
+    for (name, e) in &failed {
+        eprintln!(
+            "  {name}: {} ({e:#})",
+            if retryable(e) { "retryable" } else { "fatal" }
+        );
+    }
+    std::process::exit(if fatal { EXIT_FATAL } else { EXIT_RETRYABLE });
+}
+
+/// What one scene's run will be: dates, options, and the sidecar that marks it complete.
+struct ScenePlan {
+    dates: Vec<usize>,
+    config: PredictConfig,
+    sidecar: serde_json::Value,
+}
+
+fn scene_plan(
+    args: &Args,
+    series: &SceneSeries,
+    name: &str,
+    card: &ModelCard,
+) -> anyhow::Result<ScenePlan> {
+    let dates = select_dates(series, &args.dates)?;
     let window = args.window.unwrap_or((card.patch_size * 2).clamp(64, 512));
     let config = PredictConfig {
         window,
@@ -170,31 +362,167 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             other => anyhow::bail!("unknown --maps {other:?} (all or last)"),
         },
     };
-    let pb = window_bar("predict");
+    let date_names: Vec<String> = dates
+        .iter()
+        .map(|&d| series.dates()[d].date.to_string())
+        .collect();
+    let sidecar = json!({
+        "format": 1,
+        "scene": name,
+        "inputs_hash": inputs_hash(series)?,
+        "model_weights_hash": card.weights_hash,
+        "dates": date_names,
+        "options": {
+            "window": config.window, "overlap": config.overlap,
+            "date_maps": config.date_maps, "probs": args.probs, "maps": args.maps,
+            "png": !args.no_png, "state": args.state_out.is_some(),
+        },
+    });
+    Ok(ScenePlan {
+        dates,
+        config,
+        sidecar,
+    })
+}
+
+/// Whether `out` holds a complete run: a sidecar equal to `wanted` (but for its file list)
+/// whose files all exist.
+fn is_complete(out: &Path, wanted: &serde_json::Value) -> bool {
+    let Ok(bytes) = std::fs::read(out.join(SIDECAR)) else {
+        return false;
+    };
+    let Ok(mut found) = serde_json::from_slice::<serde_json::Value>(&bytes) else {
+        return false;
+    };
+    let files = found
+        .as_object_mut()
+        .and_then(|o| o.remove("files"))
+        .unwrap_or_default();
+    let all_there = files.as_array().is_some_and(|f| {
+        f.iter()
+            .all(|p| p.as_str().is_some_and(|p| out.join(p).is_file()))
+    });
+    all_there && &found == wanted
+}
+
+/// The loaded network and where it runs.
+struct Net<'a> {
+    model: &'a chronomap::model::SpatioTemporalNet,
+    card: &'a ModelCard,
+    device: &'a chronomap::burn::tensor::Device,
+}
+
+fn predict_one(
+    args: &Args,
+    scene: &Scene,
+    series: &SceneSeries,
+    plan: &ScenePlan,
+    net: &Net,
+    collection: bool,
+) -> anyhow::Result<Vec<MapFile>> {
+    let (model, card, device) = (net.model, net.card, net.device);
+    // A stale sidecar must not outlive the outputs it described.
+    let sidecar = scene.out.join(SIDECAR);
+    match std::fs::remove_file(&sidecar) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e).with_context(|| format!("removing {}", sidecar.display())),
+    }
+    let state = args.state_out.as_ref().map(|s| {
+        if collection {
+            s.join(&scene.name)
+        } else {
+            s.clone()
+        }
+    });
+    let pb = window_bar(&format!("predict {}", scene.name));
     let files = predict_scene(
-        &model,
-        &card,
-        &series,
-        &dates,
-        &args.out,
-        &config,
-        args.state_out.as_deref(),
-        &device,
+        model,
+        card,
+        series,
+        &plan.dates,
+        &scene.out,
+        &plan.config,
+        state.as_deref(),
+        device,
         &pb,
     )?;
     pb.finish_and_clear();
-    if !args.no_png {
-        quicklooks(&files, &card, &series, &args.out)?;
-    }
+    let mut written: Vec<PathBuf> = Vec::new();
     for f in &files {
-        println!("{} {:<5} {}", f.date, f.kind, f.classes.display());
+        written.push(f.classes.clone());
+        written.extend(f.probabilities.clone());
     }
-    if let Some(s) = &args.state_out {
+    if !args.no_png {
+        quicklooks(&files, card, series, &scene.out)?;
+    }
+    let mut record = plan.sidecar.clone();
+    let rel: Vec<String> = written
+        .iter()
+        .map(|p| {
+            p.strip_prefix(&scene.out)
+                .unwrap_or(p)
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect();
+    record["files"] = json!(rel);
+    write_json_atomic(&sidecar, &record)?;
+    if let Some(s) = &state {
         println!(
             "state after {}: {}",
             files.last().map(|f| f.date.as_str()).unwrap_or("-"),
             s.display()
         );
     }
-    Ok(())
+    Ok(files)
+}
+
+/// FNV-1a 64 (hex) of what identifies a series' inputs without reading its pixels: the
+/// manifest's bytes (or, for a folder, its file names and sizes), the grid and the dates.
+fn inputs_hash(series: &SceneSeries) -> anyhow::Result<String> {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut eat = |bytes: &[u8]| {
+        for &b in bytes {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    };
+    let src = series.source();
+    if src.is_file() {
+        eat(&std::fs::read(src).with_context(|| format!("reading {}", src.display()))?);
+    } else if src.is_dir() {
+        let mut entries: Vec<(String, u64)> = std::fs::read_dir(src)
+            .with_context(|| format!("listing {}", src.display()))?
+            .filter_map(|e| e.ok())
+            .map(|e| {
+                let len = e.metadata().map(|m| m.len()).unwrap_or(0);
+                (e.file_name().to_string_lossy().into_owned(), len)
+            })
+            .collect();
+        entries.sort();
+        for (n, l) in entries {
+            eat(n.as_bytes());
+            eat(&l.to_le_bytes());
+        }
+    }
+    eat(format!("{}x{}", series.width(), series.height()).as_bytes());
+    for d in series.dates() {
+        eat(d.date.to_string().as_bytes());
+    }
+    Ok(format!("{h:016x}"))
+}
+
+/// Whether a failure may go away on a retry: an I/O error somewhere in its chain that is not
+/// a missing or unreadable input.
+fn retryable(e: &anyhow::Error) -> bool {
+    use std::io::ErrorKind as K;
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>().is_some_and(|io| {
+            !matches!(
+                io.kind(),
+                K::NotFound | K::PermissionDenied | K::InvalidData | K::InvalidInput
+            )
+        })
+    })
 }

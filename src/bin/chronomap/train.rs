@@ -1,21 +1,40 @@
-//! `chronomap train`: train the spatio-temporal network on a scene series.
+//! `chronomap train`: train the spatio-temporal network on a scene series or a collection of
+//! series (cities, tiles).
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::Context as _;
-use chronomap::data::{NormStats, SceneSeries};
+use chronomap::data::{Collection, CollectionFile, NormStats, SceneSeries};
 use chronomap::train::{
-    DataPlan, Interrupt, OptimizerKind, Preset, StartMode, TrainConfig, TrainOutcome, Trainer,
-    balanced_class_weights, model_card, patch_size_for, prepare_data,
+    BatchSource, CollectionPlan, DataPlan, DateHoldOut, DrawRule, Interrupt, OptimizerKind, Preset,
+    StartMode, TrainConfig, TrainOutcome, Trainer, balanced_class_weights, model_card,
+    patch_size_for, prepare_collection, prepare_data,
 };
 
 /// Options of `chronomap train`.
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// The series: a manifest JSON (`chronomap synth` writes one) or a folder of GeoTIFFs.
+    /// The series: a manifest JSON (`chronomap synth` writes one) or a folder of GeoTIFFs; or a
+    /// collection of series: a `collection.json` (`chronomap synth --cities N` writes one) or
+    /// a folder holding one.
     #[arg(long)]
     pub data: PathBuf,
+    /// Collection: series held out of training entirely, by name (scored by `evaluate`).
+    #[arg(long, value_delimiter = ',')]
+    pub held_out: Vec<String>,
+    /// Collection: dates held out of training in every series: `none` or `last-of-each-year`.
+    #[arg(long, default_value = "none")]
+    pub hold_out_dates: String,
+    /// Collection: how training windows are shared among series: `labelled-area`
+    /// (proportional to each series' labelled clear area) or `uniform`.
+    #[arg(long, default_value = "labelled-area")]
+    pub draw: String,
+    /// Residual fusion (fused logits = ConvLSTM head + the date's own logits): the fused map
+    /// starts from the per-date map at a series' first date. Off by default (the talk's and
+    /// the PyTorch parity network).
+    #[arg(long)]
+    pub residual: bool,
     /// Run folder: config, checkpoints, best/ and last/ models, metrics, curves.
     #[arg(long)]
     pub out: PathBuf,
@@ -129,19 +148,78 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         preset.name
     );
 
-    let mut series = SceneSeries::open_path(&args.data)?;
-    series.set_use_ground_truth(args.ground_truth);
-    let _ = series.load_into_memory(2 << 30)?;
-    let series = Arc::new(series);
+    let source = if is_collection(&args.data) {
+        anyhow::ensure!(
+            !args.ground_truth,
+            "--ground-truth is for one synthetic series, not a collection"
+        );
+        let mut c = Collection::open(&args.data)?;
+        let loaded = c.load_into_memory(2 << 30)?;
+        eprintln!(
+            "collection {}: {} series ({} read into memory): {}",
+            args.data.display(),
+            c.len(),
+            loaded,
+            c.names().join(", ")
+        );
+        Source::Collection(c)
+    } else {
+        anyhow::ensure!(
+            args.held_out.is_empty() && args.hold_out_dates == "none",
+            "--held-out and --hold-out-dates are for collections; {} is one series",
+            args.data.display()
+        );
+        let mut series = SceneSeries::open_path(&args.data)?;
+        series.set_use_ground_truth(args.ground_truth);
+        let _ = series.load_into_memory(2 << 30)?;
+        Source::Series(Arc::new(series))
+    };
+    let (bands, classes) = match &source {
+        Source::Series(s) => (s.bands().len(), s.classes().len()),
+        Source::Collection(c) => (c.bands().len(), c.classes().len()),
+    };
     let k = match args.classes {
         Some(k) => k,
-        None if !series.classes().is_empty() => series.classes().len(),
+        None if classes > 0 => classes,
         None => anyhow::bail!(
             "{} declares no classes: pass --classes N (or add \"classes\" to the manifest)",
             args.data.display()
         ),
     };
-    let mut model = preset.model(series.bands().len(), k);
+    // Smallest side and shortest year over the series (the patches and sequences must fit all).
+    let series_list: Vec<&SceneSeries> = match &source {
+        Source::Series(s) => vec![&**s],
+        Source::Collection(c) => c
+            .series()
+            .iter()
+            .zip(c.names())
+            .filter(|(_, n)| !args.held_out.iter().any(|h| h == n))
+            .map(|(s, _)| &**s)
+            .collect(),
+    };
+    let side = series_list
+        .iter()
+        .map(|s| s.width().min(s.height()))
+        .min()
+        .unwrap_or(0);
+    let drop_last = usize::from(args.hold_out_dates != "none");
+    let max_len = series_list
+        .iter()
+        .map(|s| {
+            let by_year = s.sequences_by_year();
+            let lens = by_year.iter().map(|g| g.len().saturating_sub(drop_last));
+            match source {
+                Source::Series(_) => lens.min().unwrap_or(1),
+                // Collections train on runs within one year of each series: its longest year.
+                Source::Collection(_) => lens.max().unwrap_or(1),
+            }
+        })
+        .min()
+        .unwrap_or(1)
+        .max(1);
+    let mut model = preset
+        .model(bands, k)
+        .with_residual(args.residual.then_some(true));
     if let Some(v) = args.base_filters {
         model.base_filters = v;
     }
@@ -156,8 +234,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         None => {
             let multiple = model.size_multiple();
             let (p, note) = patch_size_for(
-                series.width(),
-                series.height(),
+                side,
+                side,
                 preset.patch_size,
                 multiple,
                 args.val_fraction > 0.0,
@@ -212,12 +290,6 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     config.batch_size = batch;
     config.seed = args.seed;
 
-    let max_len = series
-        .sequences_by_year()
-        .iter()
-        .map(Vec::len)
-        .min()
-        .unwrap_or(1);
     let mut plan = DataPlan::new(patch, batch);
     plan.windows_per_epoch = args.windows_per_epoch.unwrap_or(preset.windows_per_epoch);
     plan.sequence_length = Some(args.seq_len.unwrap_or(preset.sequence_length.min(max_len)));
@@ -229,15 +301,68 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         None => None,
     };
     eprintln!("preparing patches from {} ...", args.data.display());
-    let data = prepare_data(series, &plan, stats)?;
-    for note in &data.notes {
+    let prepared = match &source {
+        Source::Series(series) => {
+            let data = prepare_data(series.clone(), &plan, stats)?;
+            let card = model_card(&data, &config);
+            Prepared {
+                stats: data.stats,
+                class_frequencies: data.class_frequencies,
+                notes: data.notes,
+                train: Box::new(data.train),
+                valid: data.valid.map(|v| Box::new(v) as Box<dyn BatchSource>),
+                card,
+                record: None,
+            }
+        }
+        Source::Collection(c) => {
+            let mut cplan = CollectionPlan::new(plan.clone());
+            cplan.held_out_series = args.held_out.clone();
+            cplan.held_out_dates = match args.hold_out_dates.as_str() {
+                "none" => DateHoldOut::None,
+                "last-of-each-year" | "last_of_each_year" => DateHoldOut::LastOfEachYear,
+                other => {
+                    anyhow::bail!("unknown --hold-out-dates {other:?} (none or last-of-each-year)")
+                }
+            };
+            cplan.draw = match args.draw.as_str() {
+                "labelled-area" | "labelled_area" | "area" => DrawRule::LabelledArea,
+                "uniform" => DrawRule::Uniform,
+                other => anyhow::bail!("unknown --draw {other:?} (labelled-area or uniform)"),
+            };
+            let data = prepare_collection(c, &cplan, stats)?;
+            config.dates = data.sequence_length;
+            for p in &data.parts {
+                eprintln!(
+                    "  {:<16} {:<12} {} dates, {} training sequences, {} windows/epoch",
+                    p.name,
+                    p.role,
+                    p.train_dates.len() + p.held_out_dates.len(),
+                    p.sequences.len(),
+                    p.windows_per_epoch
+                );
+            }
+            let card = data.model_card(&config);
+            let record = data.record();
+            Prepared {
+                stats: data.stats,
+                class_frequencies: data.class_frequencies,
+                notes: data.notes,
+                train: Box::new(data.train),
+                valid: data.valid.map(|v| Box::new(v) as Box<dyn BatchSource>),
+                card,
+                record: Some(record),
+            }
+        }
+    };
+    for note in &prepared.notes {
         eprintln!("note: {note}");
     }
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("creating {}", args.out.display()))?;
-    data.stats.save(args.out.join("normalization.json"))?;
+    prepared.stats.save(args.out.join("normalization.json"))?;
     config.loss.class_weights = match args.class_weights.trim() {
-        "auto" => data
+        "auto" => prepared
             .class_frequencies
             .as_ref()
             .map(|f| balanced_class_weights(f, 0.5)),
@@ -252,7 +377,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     if let Some(w) = &config.loss.class_weights {
         eprintln!("class weights: {w:?}");
     }
-    let card = model_card(&data, &config);
+    if prepared.record.is_some() {
+        config.data = prepared.record.clone();
+    }
+    let card = prepared.card.clone();
     let mode = if args.resume {
         StartMode::Resume
     } else if args.overwrite {
@@ -263,11 +391,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let mut trainer = Trainer::new(config, &args.out, card)
         .with_interrupt(Interrupt::on_ctrl_c())
         .with_progress(true);
-    let valid = data
-        .valid
-        .as_ref()
-        .map(|v| v as &dyn chronomap::train::BatchSource);
-    match trainer.fit(&data.train, valid, &device, mode)? {
+    let valid = prepared.valid.as_deref();
+    match trainer.fit(&*prepared.train, valid, &device, mode)? {
         TrainOutcome::Finished(s) => {
             eprintln!(
                 "done: {} iterations; best model {} (validation score {})",
@@ -275,7 +400,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 s.best_dir.display(),
                 s.best
                     .map(|(v, e)| format!("{v:.4} at epoch {e}"))
-                    .unwrap_or_else(|| if data.valid.is_none() {
+                    .unwrap_or_else(|| if prepared.valid.is_none() {
                         "-: no validation set, see the note above".into()
                     } else {
                         "-".into()
@@ -295,4 +420,30 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             std::process::exit(130);
         }
     }
+}
+
+/// What training reads: one series or a collection.
+enum Source {
+    Series(Arc<SceneSeries>),
+    Collection(Collection),
+}
+
+/// Batches, statistics and the model card of either source.
+struct Prepared {
+    stats: NormStats,
+    class_frequencies: Option<Vec<f64>>,
+    notes: Vec<String>,
+    train: Box<dyn BatchSource>,
+    valid: Option<Box<dyn BatchSource>>,
+    card: chronomap::train::ModelCard,
+    record: Option<serde_json::Value>,
+}
+
+/// Whether `path` is a collection (a `collection.json`, or a folder holding one) rather than
+/// one series (a manifest, or a folder of GeoTIFFs).
+pub fn is_collection(path: &std::path::Path) -> bool {
+    if path.is_dir() {
+        return path.join("collection.json").is_file();
+    }
+    path.extension().is_some_and(|e| e == "json") && CollectionFile::load(path).is_ok()
 }

@@ -63,6 +63,8 @@ use chronomap::train::{
 use clap::Parser;
 use serde_json::json;
 
+mod cities;
+
 /// Train, evaluate and map Saint-Louis (synthetic by default).
 #[derive(Parser, Debug)]
 struct Args {
@@ -100,6 +102,20 @@ struct Args {
     /// Start training over instead of resuming or reusing the run in `<out>/run`.
     #[arg(long)]
     fresh: bool,
+    /// Collection mode on N synthetic cities (1-16; `--cities` alone: 6): train on some,
+    /// score per-date vs fused maps on the held-out cities. `--data collection.json` runs the
+    /// same on real series.
+    #[arg(long, num_args = 0..=1, default_missing_value = "6")]
+    cities: Option<usize>,
+    /// Collection mode: series (cities) held out of training, by name (default: every third
+    /// series, starting with the third).
+    #[arg(long, value_delimiter = ',')]
+    held_out: Vec<String>,
+    /// Residual fusion (fused logits = ConvLSTM head + the date's own logits), so the fused map
+    /// starts from the per-date map at a series' first date. Off: the parity network
+    /// (collection mode defaults to on, `--residual false` to turn it off).
+    #[arg(long, num_args = 0..=1, default_missing_value = "true")]
+    residual: Option<bool>,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -134,6 +150,9 @@ fn main() -> anyhow::Result<()> {
         preset.name
     );
     std::fs::create_dir_all(&args.out)?;
+    if args.cities.is_some() || args.data.as_deref().is_some_and(cities::is_collection) {
+        return cities::run(&args, preset, &device, t0);
+    }
 
     // 1. The data: a real manifest, or the synthetic world (written once, then reused).
     let manifest = match &args.data {
@@ -197,7 +216,9 @@ fn main() -> anyhow::Result<()> {
     for note in &data.notes {
         println!("note: {note}");
     }
-    let model_cfg = preset.model(series.bands().len(), k);
+    let model_cfg = preset
+        .model(series.bands().len(), k)
+        .with_residual(args.residual.filter(|r| *r));
     let mut config = TrainConfig::staged(
         model_cfg,
         preset.unet_epochs,
@@ -245,33 +266,19 @@ fn main() -> anyhow::Result<()> {
     lap("prepare", &mut timings);
 
     // 3. Train (resumes, or reuses a finished run with the same configuration).
-    let mode = if args.fresh {
-        StartMode::Overwrite
-    } else {
-        StartMode::ResumeOrNew
-    };
-    let mut trainer = Trainer::new(config.clone(), &run_dir, card)
-        .with_interrupt(Interrupt::on_ctrl_c())
-        .with_progress(true);
     let valid = data
         .valid
         .as_ref()
         .map(|v| v as &dyn chronomap::train::BatchSource);
-    let summary = match trainer.fit(&data.train, valid, &device, mode) {
-        Ok(TrainOutcome::Finished(s)) => s,
-        Ok(TrainOutcome::Interrupted { checkpoint, .. }) => {
-            println!(
-                "interrupted: checkpoint {}; run the same command again to resume",
-                checkpoint.display()
-            );
-            std::process::exit(130);
-        }
-        Err(chronomap::train::Error::ConfigMismatch { path, .. }) => anyhow::bail!(
-            "{} holds a run with other settings; pass --fresh to start over or choose another --out",
-            path.display()
-        ),
-        Err(e) => return Err(e.into()),
-    };
+    let summary = fit(
+        config.clone(),
+        &run_dir,
+        card,
+        &data.train,
+        valid,
+        &device,
+        args.fresh,
+    )?;
     lap("train", &mut timings);
     let (model, card) = load_model_dir(&summary.best_dir, &device)?;
 
@@ -496,6 +503,42 @@ fn main() -> anyhow::Result<()> {
             .join(", ")
     );
     Ok(())
+}
+
+/// Trains (resuming, or reusing a finished run with the same configuration); exits with 130
+/// after a Ctrl-C checkpoint.
+pub(crate) fn fit(
+    config: TrainConfig,
+    run_dir: &std::path::Path,
+    card: chronomap::train::ModelCard,
+    train: &dyn chronomap::train::BatchSource,
+    valid: Option<&dyn chronomap::train::BatchSource>,
+    device: &chronomap::burn::tensor::Device,
+    fresh: bool,
+) -> anyhow::Result<chronomap::train::TrainSummary> {
+    let mode = if fresh {
+        StartMode::Overwrite
+    } else {
+        StartMode::ResumeOrNew
+    };
+    let mut trainer = Trainer::new(config, run_dir, card)
+        .with_interrupt(Interrupt::on_ctrl_c())
+        .with_progress(true);
+    match trainer.fit(train, valid, device, mode) {
+        Ok(TrainOutcome::Finished(s)) => Ok(s),
+        Ok(TrainOutcome::Interrupted { checkpoint, .. }) => {
+            println!(
+                "interrupted: checkpoint {}; run the same command again to resume",
+                checkpoint.display()
+            );
+            std::process::exit(130);
+        }
+        Err(chronomap::train::Error::ConfigMismatch { path, .. }) => anyhow::bail!(
+            "{} holds a run with other settings; pass --fresh to start over or choose another --out",
+            path.display()
+        ),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// Writes the synthetic world under `<out>/world` unless a complete one is there.
