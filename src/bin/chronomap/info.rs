@@ -1,8 +1,12 @@
-//! `chronomap info`: what a GeoTIFF holds, like a compact `gdalinfo -stats`.
+//! `chronomap info`: what a GeoTIFF holds, like a compact `gdalinfo -stats`; what a `.tar`
+//! bundle holds; or what a Sentinel-2 product (`.SAFE` folder, its `.zip` or its metadata)
+//! is.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
+use chronomap::data::products::sentinel2::SENTINEL2_BANDS;
+use chronomap::data::products::{Sentinel2Level, Sentinel2Product};
 use chronomap::geo::crs::Crs;
 use chronomap::geo::{BandStats, GeoTiffReader};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -11,8 +15,10 @@ use serde_json::json;
 /// Options of `chronomap info`.
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// The GeoTIFF to describe (also `/vsitar//path/a.tar/member.TIF`), or a `.tar` archive
-    /// to list its members.
+    /// The GeoTIFF or JPEG 2000 file to describe (also `/vsitar//path/a.tar/member.TIF`,
+    /// `/vsizip//path/a.zip/member.jp2`), a `.tar` archive to list its members, or a
+    /// Sentinel-2 product (`.SAFE` folder, its `.zip`, or its `MTD_MSIL2A.xml` /
+    /// `MTD_MSIL1C.xml`) to summarise.
     pub file: PathBuf,
     /// Print JSON instead of text.
     #[arg(long)]
@@ -53,10 +59,117 @@ fn list_tar(args: &Args) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Whether `path` is to be read as a Sentinel-2 product: a `.zip`, a metadata file
+/// (`MTD_MSIL2A.xml` / `MTD_MSIL1C.xml`), or a folder with one at its root.
+fn is_sentinel2(path: &Path) -> bool {
+    let levels = [Sentinel2Level::L2A, Sentinel2Level::L1C];
+    if chronomap::geo::archive::is_zip(path) {
+        return true;
+    }
+    if path.is_dir() {
+        return levels
+            .iter()
+            .any(|l| path.join(l.metadata_name()).is_file());
+    }
+    path.is_file()
+        && path
+            .file_name()
+            .is_some_and(|n| levels.iter().any(|l| n == l.metadata_name()))
+}
+
+/// Prints the summary of a Sentinel-2 product: tile, date, level, baseline, bands with
+/// their resolution and offset, the mask.
+fn sentinel2_info(args: &Args) -> anyhow::Result<()> {
+    let p = Sentinel2Product::open(&args.file)
+        .with_context(|| format!("cannot read the Sentinel-2 product {}", args.file.display()))?;
+    // the product's bands in band order (B01 .. B12), not by name
+    let bands: Vec<(&str, &str, u32, f64, &PathBuf)> = SENTINEL2_BANDS
+        .iter()
+        .filter_map(|&(name, id, _, _)| {
+            let file = p.bands.get(name)?;
+            let res = p.resolutions.get(name).copied().unwrap_or(0);
+            Some((name, id, res, p.offset(name), file))
+        })
+        .collect();
+    let level = match p.level {
+        Sentinel2Level::L2A => "Level-2A",
+        Sentinel2Level::L1C => "Level-1C",
+    };
+    if args.json {
+        let b: Vec<_> = bands
+            .iter()
+            .map(|(name, id, res, offset, file)| {
+                json!({ "name": name, "id": id, "resolution": res, "offset": offset, "path": file })
+            })
+            .collect();
+        let out = json!({
+            "file": args.file,
+            "metadata": p.metadata,
+            "product": p.product_uri,
+            "level": level,
+            "productType": p.product_type,
+            "processingBaseline": p.processing_baseline,
+            "spacecraft": p.spacecraft,
+            "startTime": p.start_time,
+            "date": p.date.to_string(),
+            "tile": p.tile,
+            "cloudCover": p.cloud_cover,
+            "quantification": p.quantification,
+            "bands": b,
+            "scl": p.scl,
+        });
+        println!("{}", serde_json::to_string_pretty(&out)?);
+        return Ok(());
+    }
+    let what = match p.level {
+        Sentinel2Level::L2A => "surface reflectance",
+        Sentinel2Level::L1C => "top-of-atmosphere reflectance",
+    };
+    println!("File:        {}", args.file.display());
+    if let Some(uri) = &p.product_uri {
+        println!("Product:     {uri}");
+    }
+    println!(
+        "Type:        Sentinel-2 {level} ({what}), {}, processing baseline {}, {}",
+        p.product_type, p.processing_baseline, p.spacecraft
+    );
+    println!("Tile:        MGRS {}", p.tile);
+    println!("Date:        {} (start {})", p.date, p.start_time);
+    match p.cloud_cover {
+        Some(c) => println!("Cloud cover: {c}%"),
+        None => println!("Cloud cover: not given"),
+    }
+    println!(
+        "Reflectance: (DN + offset) / {}, DN 0 is nodata{}",
+        p.quantification,
+        if p.offsets.is_empty() {
+            " (no offsets: processing baseline before 04.00)"
+        } else {
+            ""
+        }
+    );
+    println!("Bands:       {}", bands.len());
+    for (name, id, res, offset, file) in &bands {
+        println!(
+            "  {name:<12} {id}  {res:>2} m  offset {offset:>6}  {}",
+            file.display()
+        );
+    }
+    match &p.scl {
+        Some(scl) => println!("Mask:        SCL {}", scl.display()),
+        None => println!("Mask:        none (Level-1C has no scene classification)"),
+    }
+    println!("Metadata:    {}", p.metadata.display());
+    Ok(())
+}
+
 /// Runs `chronomap info`.
 pub fn run(args: Args) -> anyhow::Result<()> {
     if chronomap::geo::archive::is_tar(&args.file) {
         return list_tar(&args);
+    }
+    if is_sentinel2(&args.file) {
+        return sentinel2_info(&args);
     }
     let reader = GeoTiffReader::open(&args.file)
         .with_context(|| format!("cannot open {}", args.file.display()))?;

@@ -27,11 +27,13 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Describe a GeoTIFF: size, bands, type, georeferencing, nodata, per-band statistics.
+    /// Describe a GeoTIFF or JPEG 2000 raster (size, bands, type, georeferencing, nodata,
+    /// per-band statistics), or a Sentinel-2 product (.SAFE, .zip, MTD xml).
     Info(info::Args),
     /// Burn OSM (.osm, .osm.pbf) or GeoJSON vectors into a u8 label GeoTIFF on a reference grid.
     Rasterize(rasterize::Args),
-    /// Landsat Collection 2 Level-2 scenes as downloaded -> a series manifest (no GDAL step).
+    /// Sentinel-2 products (.SAFE, .zip), Landsat Collection 2 Level-2 scenes or STAC items
+    /// as downloaded -> a series manifest (no GDAL step).
     Series(series::Args),
     /// Write the synthetic Saint-Louis world (GeoTIFF series, cloud masks, OSM, manifest).
     Synth(synth::Args),
