@@ -113,8 +113,12 @@ pub fn run(args: &Args, mut preset: Preset, device: &Device, t0: Instant) -> any
             preset.patch_size = p;
         }
     }
-    // The longest run of training dates within one year (the last date of each year is held
-    // out), in the series that has the fewest: every batch stacks sequences of one length.
+    // Sequences of the preset's length, at most the longest run of training dates within one
+    // year (the last date of each year is held out) in the series that has the fewest: every
+    // training series then trains on full-length runs. (The library pads shorter years when
+    // asked for longer sequences; measured here, 5 padded dates instead of 3 gave later dates
+    // more (+0.08 mIoU at positions 4-5) but the first three less (-0.004), and the U-Net
+    // fewer samples per epoch.)
     let shortest = training
         .iter()
         .filter_map(|&i| {

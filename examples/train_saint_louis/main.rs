@@ -7,7 +7,11 @@
 //! cargo run --release --example train_saint_louis                  # CPU preset, < 15 min on 2 cores
 //! cargo run --release --example train_saint_louis -- --quick       # CI smoke run, ~1 min
 //! cargo run --release --example train_saint_louis -- --device wgpu --preset paper   # GPU, 512 px patches
+//! cargo run --release --example train_saint_louis -- --cities --out runs/cities   # 6 cities, 2 held out
 //! ```
+//!
+//! `--cities N` (or `--data collection.json`) switches to the collection mode (`cities.rs`):
+//! one network for several cities, scored on cities it never saw.
 //!
 //! Without `--data`, it writes (or reuses) the synthetic Saint-Louis world under
 //! `<out>/world` (Sentinel-2-like GeoTIFFs, cloud masks, OSM extracts per year rasterized to

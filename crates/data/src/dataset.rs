@@ -226,6 +226,11 @@ impl PatchDataset {
 
     /// Reads and prepares sample `index` (what [`Dataset::get`] does, with a typed error).
     ///
+    /// A date repeated in a row in `sample.dates` (`[4, 5, 6, 6, 6]`) is *padding*: a
+    /// sequence shorter than the batch's length, filled up with its last date. Its labels
+    /// are [`crate::IGNORE_INDEX`], so the loss sees only the real dates (the network is
+    /// causal: the steps before the padding do not depend on it).
+    ///
     /// # Errors
     /// Read errors of the series.
     ///
@@ -234,7 +239,14 @@ impl PatchDataset {
     pub fn item(&self, index: usize) -> Result<PatchItem> {
         let sample = &self.samples[index];
         let patch = self.series.read_patch(sample.window, &sample.dates)?;
-        Ok(self.config.prepare(patch, &self.stats, sample.clone()))
+        let mut item = self.config.prepare(patch, &self.stats, sample.clone());
+        let plane = item.shape[2] * item.shape[3];
+        for t in 1..sample.dates.len() {
+            if sample.dates[t] == sample.dates[t - 1] {
+                item.labels[t * plane..(t + 1) * plane].fill(crate::IGNORE_INDEX);
+            }
+        }
+        Ok(item)
     }
 }
 

@@ -31,7 +31,7 @@ use serde_json::json;
 use crate::batch::{BatchSource, HostBatch};
 use crate::error::{Error, Result};
 use crate::prepare::{DataPlan, validation_block};
-use crate::series_batches::{PatchSetConfig, SeriesBatches, fixed_length_sequences};
+use crate::series_batches::{PatchSetConfig, SeriesBatches, padded_sequences};
 
 /// How training windows are shared among the series of a collection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -60,7 +60,11 @@ pub enum DateHoldOut {
 pub struct CollectionPlan {
     /// Patches, batches, windows per epoch (for the whole collection), sequence length,
     /// validation blocks, augmentation and seed, as for one series
-    /// ([`DataPlan::train_dates`] is ignored: use `held_out_dates`).
+    /// ([`DataPlan::train_dates`] is ignored: use `held_out_dates`). Sequence length `None`:
+    /// the longest run every training series has within a year (at most 6); `Some(len)`: a
+    /// year of a series with fewer (but at least 2) training dates gives one sequence padded
+    /// with its last date, whose padded steps are not scored
+    /// ([`padded_sequences`](crate::padded_sequences)).
     pub data: DataPlan,
     /// Names of the series held out entirely (never sampled).
     pub held_out_series: Vec<String>,
@@ -235,7 +239,9 @@ pub fn prepare_collection(
     let mut parts = Vec::with_capacity(collection.len());
     for (i, s) in collection.series().iter().enumerate() {
         let (train_dates, held_dates, groups) = dates[i].clone();
-        let sequences = fixed_length_sequences(&groups, len);
+        // A given length pads shorter years (at least 2 dates) instead of dropping them.
+        let min_len = if p.sequence_length.is_some() { 2 } else { len };
+        let sequences = padded_sequences(&groups, len, min_len);
         let role = if held.contains(&i) {
             "held_out"
         } else if !labelled(i) {

@@ -106,7 +106,7 @@ pub use quicklook::{
     QUICKLOOK_SIDE, change_quicklook, class_map_png, class_palette, rgb_bands, rgb_png,
 };
 pub use schedule::LrSchedule;
-pub use series_batches::{PatchSetConfig, SeriesBatches, fixed_length_sequences};
+pub use series_batches::{PatchSetConfig, SeriesBatches, fixed_length_sequences, padded_sequences};
 pub use state::{SceneState, StateMeta, StateUpdate};
 pub use trainer::{
     StartMode, StepReport, TrainOutcome, TrainSummary, Trainer, Validation, init_model, validate,

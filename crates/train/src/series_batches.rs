@@ -89,6 +89,32 @@ pub fn fixed_length_sequences(groups: &[Vec<usize>], len: usize) -> Vec<Vec<usiz
     out
 }
 
+/// Like [`fixed_length_sequences`], but a group shorter than `len` that still has
+/// `min_len` dates gives one sequence of all its dates padded with its last date (a repeated
+/// date is padding: its labels are ignored, see
+/// [`PatchDataset::item`](chronomap_data::PatchDataset::item)). So series with few dates a
+/// year still train alongside series with many, at one batch length. Batch normalization
+/// in training mode does see the repeated frames.
+///
+/// # Examples
+/// ```
+/// use chronomap_train::padded_sequences;
+/// let s = padded_sequences(&[vec![0, 1, 2, 3], vec![4, 5], vec![6]], 3, 2);
+/// assert_eq!(s, vec![vec![0, 1, 2], vec![1, 2, 3], vec![4, 5, 5]]);
+/// ```
+pub fn padded_sequences(groups: &[Vec<usize>], len: usize, min_len: usize) -> Vec<Vec<usize>> {
+    let mut out = fixed_length_sequences(groups, len);
+    for g in groups {
+        if g.len() < len && g.len() >= min_len.max(1) {
+            let mut s = g.clone();
+            let last = *g.last().expect("non-empty");
+            s.resize(len, last);
+            out.push(s);
+        }
+    }
+    out
+}
+
 fn mix(a: u64, b: u64) -> u64 {
     let mut z = a ^ b.wrapping_mul(0x9E37_79B9_7F4A_7C15);
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);

@@ -304,3 +304,37 @@ fn training_data_splits_by_area_and_resamples_per_epoch() {
     assert_ne!(next.samples(), train.samples());
     assert_eq!(valid.get(0).unwrap().shape, [3, 4, 16, 16]);
 }
+
+/// A sequence padded with its last date (`[1, 2, 2]`): the padded step repeats date 2's
+/// pixels but has only ignored labels; the real steps equal the unpadded sequence's.
+#[test]
+fn padded_steps_have_ignored_labels() {
+    let (_dir, series, stats) = setup(3);
+    let window = Window::new(4, 4, P, P);
+    let sample = |dates: Vec<usize>| Sample {
+        window,
+        dates,
+        transform: Dihedral::Identity,
+        jitter_seed: 0,
+    };
+    let ds = PatchDataset::new(
+        series,
+        stats,
+        vec![sample(vec![1, 2, 2]), sample(vec![1, 2])],
+        PatchConfig::default(),
+    )
+    .unwrap();
+    let (padded, short) = (ds.item(0).unwrap(), ds.item(1).unwrap());
+    let plane = P * P;
+    assert_eq!(padded.labels[..2 * plane], short.labels[..]);
+    assert!(
+        padded.labels[2 * plane..]
+            .iter()
+            .all(|&l| l == IGNORE_INDEX)
+    );
+    // Not every label of date 2 is ignored (so the check above is not vacuous).
+    assert!(short.labels[plane..].iter().any(|&l| l != IGNORE_INDEX));
+    let c = padded.shape[1];
+    assert_eq!(padded.image[..2 * c * plane], short.image[..]);
+    assert_eq!(padded.image[2 * c * plane..], short.image[c * plane..]);
+}

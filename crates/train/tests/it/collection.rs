@@ -164,3 +164,41 @@ fn held_out_cities_and_dates_are_never_sampled_and_runs_resume() {
         run_dates.len()
     );
 }
+
+/// A given sequence length longer than a series' year pads that year with its last date
+/// (instead of dropping the series): saint-louis has 3 dates in 2016 (2 after the held-out
+/// last one) -> `[d0, d1, d1, d1]`; luanda has 6 (5 training) -> 2 sliding runs of 4. In a
+/// batch, the padded steps have only ignored labels.
+#[test]
+fn short_years_are_padded_to_the_sequence_length() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = cities(&dir.path().join("cities"));
+    let mut plan = plan();
+    plan.data.sequence_length = Some(4);
+    let data = prepare_collection(&c, &plan, None).unwrap();
+    assert_eq!(data.sequence_length, 4);
+    let sl = &data.parts[0];
+    assert_eq!(sl.role, "train");
+    assert_eq!(sl.train_dates.len(), 2);
+    let (a, b) = (sl.train_dates[0], sl.train_dates[1]);
+    assert_eq!(sl.sequences, vec![vec![a, b, b, b]]);
+    let lu = &data.parts[1];
+    assert_eq!(lu.train_dates.len(), 5, "{:?}", lu.train_dates);
+    assert_eq!(lu.sequences.len(), 2, "{:?}", lu.sequences);
+    let hw = 16 * 16;
+    let drawn = data.train.drawn(0).unwrap();
+    let bs = 4;
+    let mut padded_seen = false;
+    for (pos, (s, sample)) in drawn.iter().enumerate() {
+        if *s != 0 {
+            continue;
+        }
+        assert_eq!(sample.dates, vec![a, b, b, b]);
+        padded_seen = true;
+        let batch = data.train.batch(0, pos / bs).unwrap();
+        let j = pos % bs;
+        let labels = &batch.labels[j * 4 * hw..(j + 1) * 4 * hw];
+        assert!(labels[2 * hw..].iter().all(|&l| l == 255));
+    }
+    assert!(padded_seen);
+}
