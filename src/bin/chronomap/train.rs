@@ -203,20 +203,22 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .min()
         .unwrap_or(0);
     let drop_last = usize::from(args.hold_out_dates != "none");
-    let max_len = series_list
-        .iter()
-        .map(|s| {
-            let by_year = s.sequences_by_year();
-            let lens = by_year.iter().map(|g| g.len().saturating_sub(drop_last));
-            match source {
-                Source::Series(_) => lens.min().unwrap_or(1),
-                // Collections train on runs within one year of each series: its longest year.
-                Source::Collection(_) => lens.max().unwrap_or(1),
-            }
-        })
-        .min()
-        .unwrap_or(1)
-        .max(1);
+    let max_len = series_list.iter().map(|s| {
+        let by_year = s.sequences_by_year();
+        let lens = by_year.iter().map(|g| g.len().saturating_sub(drop_last));
+        match source {
+            Source::Series(_) => lens.min().unwrap_or(1),
+            Source::Collection(_) => lens.max().unwrap_or(1),
+        }
+    });
+    // One series: the shortest year bounds the length. A collection: the longest year of any
+    // series does (shorter years are padded, their padded steps not scored).
+    let max_len = match source {
+        Source::Series(_) => max_len.min(),
+        Source::Collection(_) => max_len.max(),
+    }
+    .unwrap_or(1)
+    .max(1);
     let mut model = preset
         .model(bands, k)
         .with_residual(args.residual.then_some(true));
