@@ -174,6 +174,40 @@ fn collection_train_sharded_predict_evaluate() {
         one[gone.strip_prefix(&sharded).unwrap()]
     );
 
+    // Streaming over a collection: 2016 with one state per city, then update folds 2020 in.
+    let states = d.join("states");
+    let y2016 = d.join("y2016");
+    let mut head = predict_args(&run, &collection, &y2016);
+    head.extend(["--dates", "2016", "--state-out", s(&states)]);
+    ok(&head);
+    let upd = d.join("upd");
+    let out = ok(&[
+        "update",
+        "--model",
+        s(&run),
+        "--state",
+        s(&states),
+        "--data",
+        s(&collection),
+        "--out",
+        s(&upd),
+        "--device",
+        "flex",
+        "--no-png",
+    ]);
+    for city in ["saint-louis", "luanda", "montreal"] {
+        assert!(states.join(city).is_dir(), "{city}");
+        let fused = std::fs::read_dir(upd.join(city))
+            .expect("update maps")
+            .filter(|e| {
+                e.as_ref()
+                    .is_ok_and(|e| e.file_name().to_string_lossy().ends_with("_fused.tif"))
+            })
+            .count();
+        assert!(fused >= 3, "{city}: {fused} fused maps of 2020");
+    }
+    assert_eq!(out.matches("state ").count(), 3, "{out}");
+
     // Scores per city and for the collection; the held-out city comes from the run's record.
     let table = ok(&[
         "evaluate",

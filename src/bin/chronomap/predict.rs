@@ -317,11 +317,18 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             failed.len()
         );
     }
+    exit_for_failures(&failed);
+    Ok(())
+}
+
+/// Lists `failed` series as retryable or fatal and exits with [`EXIT_FATAL`] (any fatal) or
+/// [`EXIT_RETRYABLE`]; returns when nothing failed.
+pub fn exit_for_failures(failed: &[(String, anyhow::Error)]) {
     if failed.is_empty() {
-        return Ok(());
+        return;
     }
     let fatal = failed.iter().any(|(_, e)| !retryable(e));
-    for (name, e) in &failed {
+    for (name, e) in failed {
         eprintln!(
             "  {name}: {} ({e:#})",
             if retryable(e) { "retryable" } else { "fatal" }

@@ -1,10 +1,14 @@
 //! `chronomap update`: fold new acquisitions into a stored ConvLSTM state and map them.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
+use chronomap::burn::tensor::Device;
 use chronomap::data::{DateEntry, Manifest, MaskEntry, SceneSeries};
-use chronomap::train::{PredictConfig, ProbabilityMaps, SceneState, load_model_dir, update_scene};
+use chronomap::model::SpatioTemporalNet;
+use chronomap::train::{
+    ModelCard, PredictConfig, ProbabilityMaps, SceneState, load_model_dir, update_scene,
+};
 
 use crate::predict::{quicklooks, window_bar};
 
@@ -14,11 +18,13 @@ pub struct Args {
     /// The model that made the state (a model folder or a training run folder).
     #[arg(long)]
     pub model: PathBuf,
-    /// The state folder written by `chronomap predict --state-out` (updated in place, safely).
+    /// The state folder written by `chronomap predict --state-out` (updated in place, safely);
+    /// for a collection, the folder holding one state per series (`<state>/<series name>`).
     #[arg(long)]
     pub state: PathBuf,
     /// A series (manifest or folder): its dates after the state's last date are folded in,
-    /// in order.
+    /// in order. Or a collection (`collection.json`): every series whose state is in
+    /// `<state>/<name>` is updated, maps in `<out>/<name>`.
     #[arg(long, conflicts_with = "image")]
     pub data: Option<PathBuf>,
     /// One new acquisition (multi-band GeoTIFF with the model's bands, same grid).
@@ -55,6 +61,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let device = chronomap::device_from_name(&args.device)?;
     let (model, card) = load_model_dir(&args.model, &device)
         .with_context(|| format!("loading the model from {}", args.model.display()))?;
+    if let Some(d) = &args.data
+        && crate::train::is_collection(d)
+    {
+        return collection(&args, d, &model, &card, &device);
+    }
     let series = match (&args.data, &args.image) {
         (Some(d), _) => SceneSeries::open_path(d)?,
         (None, Some(img)) => {
@@ -85,8 +96,30 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             "give the new acquisitions with --data MANIFEST or --image FILE --date DATE"
         ),
     };
-    let before = SceneState::open(&args.state)?.meta().dates.clone();
-    let state_window = SceneState::open(&args.state)?.meta().window;
+    update_one(
+        &args,
+        &series,
+        &args.state,
+        &args.out,
+        &model,
+        &card,
+        &device,
+    )
+}
+
+/// Folds the dates of `series` after the state's last date into the state in `state_dir`,
+/// maps into `out`.
+fn update_one(
+    args: &Args,
+    series: &SceneSeries,
+    state_dir: &Path,
+    out: &Path,
+    model: &SpatioTemporalNet,
+    card: &ModelCard,
+    device: &Device,
+) -> anyhow::Result<()> {
+    let before = SceneState::open(state_dir)?.meta().dates.clone();
+    let state_window = SceneState::open(state_dir)?.meta().window;
     let config = PredictConfig {
         window: state_window,
         overlap: 0,
@@ -101,29 +134,63 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     };
     let pb = window_bar("update");
     let (files, state) = update_scene(
-        &model,
-        &card,
-        &series,
-        &args.state,
-        None,
-        &args.out,
-        &config,
-        &device,
-        &pb,
+        model, card, series, state_dir, None, out, &config, device, &pb,
     )?;
     pb.finish_and_clear();
     if !args.no_png {
-        quicklooks(&files, &card, &series, &args.out)?;
+        quicklooks(&files, card, series, out)?;
     }
     for f in &files {
         println!("{} {:<5} {}", f.date, f.kind, f.classes.display());
     }
     println!(
         "state {}: {} dates (was {}), last {}",
-        args.state.display(),
+        state_dir.display(),
         state.meta().dates.len(),
         before.len(),
         state.meta().dates.last().map(String::as_str).unwrap_or("-")
     );
+    Ok(())
+}
+
+/// `update` over a collection: every series with a state in `<state>/<name>`; one failing
+/// series does not stop the others (exit status as `predict`'s: 65 fatal, 75 retryable).
+fn collection(
+    args: &Args,
+    data: &Path,
+    model: &SpatioTemporalNet,
+    card: &ModelCard,
+    device: &Device,
+) -> anyhow::Result<()> {
+    let (_, opened) = chronomap::data::Collection::open_each(data)?;
+    let mut failed: Vec<(String, anyhow::Error)> = Vec::new();
+    let mut done = 0usize;
+    for (entry, series) in opened {
+        let state = args.state.join(&entry.name);
+        if !state.is_dir() {
+            eprintln!("{}: no state in {}, skipped", entry.name, state.display());
+            continue;
+        }
+        let result = series.map_err(anyhow::Error::from).and_then(|s| {
+            update_one(
+                args,
+                &s,
+                &state,
+                &args.out.join(&entry.name),
+                model,
+                card,
+                device,
+            )
+        });
+        match result {
+            Ok(()) => done += 1,
+            Err(e) => {
+                eprintln!("{}: failed: {e:#}", entry.name);
+                failed.push((entry.name, e));
+            }
+        }
+    }
+    eprintln!("{done} series updated, {} failed", failed.len());
+    crate::predict::exit_for_failures(&failed);
     Ok(())
 }

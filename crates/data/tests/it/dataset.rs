@@ -317,14 +317,19 @@ fn padded_steps_have_ignored_labels() {
         transform: Dihedral::Identity,
         jitter_seed: 0,
     };
-    let ds = PatchDataset::new(
-        series,
-        stats,
-        vec![sample(vec![1, 2, 2]), sample(vec![1, 2])],
-        PatchConfig::default(),
-    )
-    .unwrap();
-    let (padded, short) = (ds.item(0).unwrap(), ds.item(1).unwrap());
+    let ds = |dates| {
+        PatchDataset::new(
+            series.clone(),
+            stats.clone(),
+            vec![sample(dates)],
+            PatchConfig::default(),
+        )
+        .unwrap()
+    };
+    let (padded, short) = (
+        ds(vec![1, 2, 2]).item(0).unwrap(),
+        ds(vec![1, 2]).item(0).unwrap(),
+    );
     let plane = P * P;
     assert_eq!(padded.labels[..2 * plane], short.labels[..]);
     assert!(
