@@ -259,34 +259,27 @@ pub fn is_archive_path(path: &Path) -> bool {
 /// other path): a byte range of the archive, or for a deflated zip member its inflated cache
 /// file.
 pub(crate) fn open_archived(path: &Path) -> Result<Option<Box<dyn ByteSource>>> {
+    use crate::file_pool::PooledFile;
     if split_vsitar(path).is_some() {
         let (archive, m) = find_member(path)?;
-        let file = std::fs::File::open(&archive).map_err(|e| Error::io(&archive, e))?;
-        return Ok(Some(Box::new(FileSource {
-            file,
-            len: m.size,
-            base: m.offset,
-        })));
+        let file = PooledFile::open(&archive, m.offset, Some(m.size))
+            .map_err(|e| Error::io(&archive, e))?;
+        return Ok(Some(Box::new(file)));
     }
     if split_vsizip(path).is_some() {
         let (archive, m) = find_zip_member(path)?;
-        let (file, base) = match m.method {
+        let file = match m.method {
             ZIP_STORED => {
                 let data = zip_data_offset(&archive, &m)?;
-                let file = std::fs::File::open(&archive).map_err(|e| Error::io(&archive, e))?;
-                (file, data)
+                PooledFile::open(&archive, data, Some(m.size))
+                    .map_err(|e| Error::io(&archive, e))?
             }
             _ => {
                 let cached = inflated_zip_member(&archive, &m)?;
-                let file = std::fs::File::open(&cached).map_err(|e| Error::io(&cached, e))?;
-                (file, 0)
+                PooledFile::open(&cached, 0, Some(m.size)).map_err(|e| Error::io(&cached, e))?
             }
         };
-        return Ok(Some(Box::new(FileSource {
-            file,
-            len: m.size,
-            base,
-        })));
+        return Ok(Some(Box::new(file)));
     }
     Ok(None)
 }

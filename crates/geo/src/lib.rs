@@ -36,6 +36,7 @@ mod class_style;
 mod class_table;
 pub mod crs;
 mod error;
+mod file_pool;
 mod geotransform;
 mod grid;
 mod jp2;
@@ -59,6 +60,7 @@ pub use class_table::{
 pub use error::{
     ClassTableProblem, Error, Jp2Problem, Result, TiffProblem, Unsupported, VectorProblem,
 };
+pub use file_pool::{DEFAULT_MAX_OPEN_FILES, max_open_files, open_file_counts, set_max_open_files};
 pub use geotransform::GeoTransform;
 pub use grid::Grid;
 pub use mosaic::{MosaicSummary, write_vrt_mosaic};

@@ -15,7 +15,7 @@ use crate::tiff_format::codec::{ChunkData, decode_chunk};
 use crate::tiff_format::geokeys::read_geo;
 use crate::tiff_format::ifd::{Fail, TiffFile};
 use crate::tiff_format::layout::ImageLayout;
-use crate::tiff_format::source::{ByteSource, FileSource};
+use crate::tiff_format::source::ByteSource;
 use crate::window::Window;
 
 /// Default limit of one read's output buffer: 16 GiB (a whole 10980 x 10980 x 13-band
@@ -125,12 +125,10 @@ impl GeoTiffReader {
             // a member of a .tar or .zip archive (see crate::archive)
             return Self::from_source(path.to_path_buf(), source);
         }
-        let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
-        let len = file.metadata().map_err(|e| Error::io(path, e))?.len();
-        Self::from_source(
-            path.to_path_buf(),
-            Box::new(FileSource { file, len, base: 0 }),
-        )
+        // Through the process-wide pool of open handles (see crate::file_pool).
+        let file =
+            crate::file_pool::PooledFile::open(path, 0, None).map_err(|e| Error::io(path, e))?;
+        Self::from_source(path.to_path_buf(), Box::new(file))
     }
 
     /// Parses a TIFF or JPEG 2000 file held in memory (error messages name the file

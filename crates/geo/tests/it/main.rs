@@ -2,6 +2,7 @@
 //! when gdal-bin is absent), bad input, OSM/GeoJSON rasterization.
 
 mod bad_input;
+mod file_pool;
 mod gdal_jp2;
 mod gdal_raster;
 mod gdal_rasterize;
