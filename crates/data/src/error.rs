@@ -352,6 +352,10 @@ pub enum ProductProblem {
     /// No product metadata (`*_MTL.json` / `*_MTL.txt`) was found.
     #[error("no Landsat Collection 2 metadata (*_MTL.json or *_MTL.txt) found")]
     NotFound,
+    /// The STAC JSON files hold no Item (a `Feature`, or the `features` of an
+    /// ItemCollection).
+    #[error("no STAC Item (a Feature, or the features of a FeatureCollection) found")]
+    NoStacItem,
     /// The metadata file does not parse.
     #[error("unreadable metadata ({detail})")]
     Metadata {

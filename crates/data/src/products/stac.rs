@@ -173,7 +173,7 @@ pub fn stac_manifest(
     }
     let first = sources.first().cloned().unwrap_or_default();
     if found.is_empty() {
-        return Err(bad(&first, ProductProblem::NotFound));
+        return Err(bad(&first, ProductProblem::NoStacItem));
     }
     let tile = one_tile(
         &first,

@@ -142,6 +142,23 @@ fn stac_sentinel2_items_make_a_series_without_gdal() {
         item(dir.path(), "2020-03-05", "28QDD", "").to_string(),
     )
     .unwrap();
+    let empty = dir.path().join("empty.json");
+    std::fs::write(&empty, r#"{"type": "FeatureCollection", "features": []}"#).unwrap();
+    let e = stac_manifest(std::slice::from_ref(&empty), &bands, dir.path()).unwrap_err();
+    assert!(
+        matches!(
+            &e,
+            Error::Product {
+                problem: ProductProblem::NoStacItem,
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+    assert!(
+        e.to_string().contains("empty.json") && e.to_string().contains("STAC"),
+        "{e}"
+    );
     let e = stac_manifest(&[coll, other], &bands, dir.path()).unwrap_err();
     assert!(
         matches!(
