@@ -90,6 +90,9 @@ pub fn run(args: &Args, mut preset: Preset, device: &Device, t0: Instant) -> any
     if let Some(b) = args.batch {
         preset.batch_size = b;
     }
+    if let Some(w) = args.windows_per_epoch {
+        preset.windows_per_epoch = w;
+    }
     let training: Vec<usize> = (0..names.len())
         .filter(|&i| !held_out.contains(&names[i]))
         .collect();
@@ -132,7 +135,10 @@ pub fn run(args: &Args, mut preset: Preset, device: &Device, t0: Instant) -> any
         .unwrap_or(1);
     let mut data = DataPlan::new(preset.patch_size, preset.batch_size);
     data.windows_per_epoch = preset.windows_per_epoch;
-    data.sequence_length = Some(preset.sequence_length.min(shortest).max(1));
+    data.sequence_length = Some(match args.seq_len {
+        Some(l) => l.max(1),
+        None => preset.sequence_length.min(shortest).max(1),
+    });
     data.validation_fraction = 0.25;
     data.seed = args.seed;
     let mut plan = CollectionPlan::new(data);

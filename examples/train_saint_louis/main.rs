@@ -100,6 +100,13 @@ struct Args {
     /// Patches per batch (default: the preset's).
     #[arg(long)]
     batch: Option<usize>,
+    /// Random training windows per epoch (default: the preset's).
+    #[arg(long)]
+    windows_per_epoch: Option<usize>,
+    /// Dates per training sequence (default: the preset's, at most what every training year
+    /// holds; in collection mode a longer one pads the shorter years).
+    #[arg(long)]
+    seq_len: Option<usize>,
     /// Seed of the world, the split, the sampling and the initialization.
     #[arg(long, default_value_t = 7)]
     seed: u64,
@@ -189,6 +196,12 @@ fn main() -> anyhow::Result<()> {
     // (a 61 x 61 Landsat crop cannot hold the presets' 64-256 px patches).
     if let Some(b) = args.batch {
         preset.batch_size = b;
+    }
+    if let Some(w) = args.windows_per_epoch {
+        preset.windows_per_epoch = w;
+    }
+    if let Some(l) = args.seq_len {
+        preset.sequence_length = l;
     }
     match args.patch {
         Some(p) => preset.patch_size = p,

@@ -29,14 +29,21 @@ fn more_readers_than_the_bound_read_correctly() {
         for (i, r) in readers.iter().enumerate() {
             r.clear_cache();
             let px = r.read_window_u16(Window::new(3, 5, 2, 1), &[0]).unwrap();
-            assert_eq!(px, [(1000 * i + 53) as u16, (1000 * i + 54) as u16], "round {round}");
+            assert_eq!(
+                px,
+                [(1000 * i + 53) as u16, (1000 * i + 54) as u16],
+                "round {round}"
+            );
             let (open, _) = open_file_counts();
             assert!(open <= 4, "{open} files open with a bound of 4");
         }
     }
     let (_, opened_after) = open_file_counts();
     // 24 reads of 12 files through 4 handles: files were closed and reopened.
-    assert!(opened_after - opened_before >= 12, "{opened_before} -> {opened_after}");
+    assert!(
+        opened_after - opened_before >= 12,
+        "{opened_before} -> {opened_after}"
+    );
     set_max_open_files(chronomap_geo::DEFAULT_MAX_OPEN_FILES);
     drop(readers);
 }
