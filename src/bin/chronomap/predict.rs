@@ -261,7 +261,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 continue;
             }
         };
-        let complete = !args.force && is_complete(&scene.out, &plan.sidecar);
+        // Complete: the sidecar matches, and the state asked for (if any) is where asked.
+        let complete = !args.force
+            && is_complete(&scene.out, &plan.sidecar)
+            && state_dir(&args, scene, collection).is_none_or(|s| s.is_dir());
         if args.dry_run {
             println!(
                 "{} {} -> {}",
@@ -392,6 +395,18 @@ fn scene_plan(
     })
 }
 
+/// Where a scene's ConvLSTM state goes: `--state-out`, or `<state-out>/<series>` for a
+/// collection.
+fn state_dir(args: &Args, scene: &Scene, collection: bool) -> Option<PathBuf> {
+    args.state_out.as_ref().map(|s| {
+        if collection {
+            s.join(&scene.name)
+        } else {
+            s.clone()
+        }
+    })
+}
+
 /// Whether `out` holds a complete run: a sidecar equal to `wanted` (but for its file list)
 /// whose files all exist.
 fn is_complete(out: &Path, wanted: &serde_json::Value) -> bool {
@@ -435,13 +450,7 @@ fn predict_one(
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(e).with_context(|| format!("removing {}", sidecar.display())),
     }
-    let state = args.state_out.as_ref().map(|s| {
-        if collection {
-            s.join(&scene.name)
-        } else {
-            s.clone()
-        }
-    });
+    let state = state_dir(args, scene, collection);
     let pb = window_bar(&format!("predict {}", scene.name));
     let files = predict_scene(
         model,
