@@ -22,7 +22,7 @@ use std::time::Instant;
 
 use anyhow::Context as _;
 use chronomap::burn::tensor::Device;
-use chronomap::data::{Collection, CollectionFile, Split, SynthConfig, synth_cities};
+use chronomap::data::{Collection, Split, SynthConfig, synth_cities};
 use chronomap::geo::Window;
 use chronomap::train::{
     CollectionPlan, CollectionScores, DataPlan, DateHoldOut, DateScore, MiouPair, PredictConfig,
@@ -34,13 +34,9 @@ use serde_json::json;
 
 use crate::Args;
 
-/// Whether `path` is a collection (a `collection.json`, or a folder holding one) rather than
-/// one series' manifest.
+/// Whether `path` is a collection rather than one series' manifest or folder.
 pub fn is_collection(path: &Path) -> bool {
-    if path.is_dir() {
-        return path.join("collection.json").is_file();
-    }
-    path.extension().is_some_and(|e| e == "json") && CollectionFile::load(path).is_ok()
+    Collection::is_collection_path(path)
 }
 
 /// Runs the collection mode (see the module docs).

@@ -187,6 +187,27 @@ pub struct Collection {
 }
 
 impl Collection {
+    /// Whether `path` names a collection rather than one series: a `collection.json` (a JSON
+    /// file that parses as one), a folder holding one, or a folder without a `manifest.json`
+    /// of its own whose sub-folders hold `manifest.json` files (what [`Collection::open`]
+    /// scans). A series' manifest or folder of rasters is not.
+    pub fn is_collection_path(path: impl AsRef<Path>) -> bool {
+        let path = path.as_ref();
+        if path.is_dir() {
+            if path.join("collection.json").is_file() {
+                return true;
+            }
+            if path.join("manifest.json").is_file() {
+                return false;
+            }
+            return std::fs::read_dir(path).is_ok_and(|rd| {
+                rd.filter_map(|e| e.ok())
+                    .any(|e| e.path().join("manifest.json").is_file())
+            });
+        }
+        path.extension().is_some_and(|e| e == "json") && CollectionFile::load(path).is_ok()
+    }
+
     /// Opens every series of a collection on its own, for callers that go on when some fail
     /// (`chronomap predict` maps the series that open and reports the others): the file that
     /// was read (`collection.json`, or the folder scanned) and each entry with its series or

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::Context as _;
-use chronomap::data::{Collection, CollectionFile, NormStats, SceneSeries};
+use chronomap::data::{Collection, NormStats, SceneSeries};
 use chronomap::train::{
     BatchSource, CollectionPlan, DataPlan, DateHoldOut, DrawRule, Interrupt, OptimizerKind, Preset,
     StartMode, TrainConfig, TrainOutcome, Trainer, balanced_class_weights, model_card,
@@ -441,11 +441,8 @@ struct Prepared {
     record: Option<serde_json::Value>,
 }
 
-/// Whether `path` is a collection (a `collection.json`, or a folder holding one) rather than
-/// one series (a manifest, or a folder of GeoTIFFs).
+/// Whether `path` is a collection rather than one series
+/// ([`Collection::is_collection_path`]).
 pub fn is_collection(path: &std::path::Path) -> bool {
-    if path.is_dir() {
-        return path.join("collection.json").is_file();
-    }
-    path.extension().is_some_and(|e| e == "json") && CollectionFile::load(path).is_ok()
+    Collection::is_collection_path(path)
 }

@@ -122,3 +122,25 @@ fn predict_only_series_and_bad_collection_files() {
     // the series themselves still open alone
     SceneSeries::open(dir.path().join("luanda/manifest.json")).unwrap();
 }
+
+/// What counts as a collection path: `collection.json`, a folder holding one, a folder of
+/// series folders (after the file is removed); not a series' manifest or its folder.
+#[test]
+fn collection_paths_are_told_from_series_paths() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = three_cities(dir.path());
+    assert!(Collection::is_collection_path(&json));
+    assert!(Collection::is_collection_path(dir.path()));
+    let city = dir.path().join("luanda");
+    assert!(!Collection::is_collection_path(&city));
+    assert!(!Collection::is_collection_path(city.join("manifest.json")));
+    std::fs::remove_file(&json).unwrap();
+    assert!(
+        Collection::is_collection_path(dir.path()),
+        "a folder of series folders"
+    );
+    assert_eq!(Collection::open(dir.path()).unwrap().len(), 3);
+    assert!(!Collection::is_collection_path(
+        dir.path().join("missing.json")
+    ));
+}
