@@ -147,7 +147,8 @@ pub fn run(args: &Args, mut preset: Preset, device: &Device, t0: Instant) -> any
     let residual = args.residual.unwrap_or(true);
     let model_cfg = preset
         .model(collection.bands().len(), k)
-        .with_residual(residual.then_some(true));
+        .with_residual(residual.then_some(true))
+        .with_first_date_from_unet(args.first_date_from_unet.then_some(true));
     let mut config = TrainConfig::staged(
         model_cfg,
         preset.unet_epochs,

@@ -127,6 +127,9 @@ struct Args {
     /// (collection mode defaults to on, `--residual false` to turn it off).
     #[arg(long, num_args = 0..=1, default_missing_value = "true")]
     residual: Option<bool>,
+    /// At the first date of a run (no ConvLSTM history) the fused map is the per-date map.
+    #[arg(long)]
+    first_date_from_unet: bool,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -235,7 +238,8 @@ fn main() -> anyhow::Result<()> {
     }
     let model_cfg = preset
         .model(series.bands().len(), k)
-        .with_residual(args.residual.filter(|r| *r));
+        .with_residual(args.residual.filter(|r| *r))
+        .with_first_date_from_unet(args.first_date_from_unet.then_some(true));
     let mut config = TrainConfig::staged(
         model_cfg,
         preset.unet_epochs,

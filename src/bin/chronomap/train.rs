@@ -35,6 +35,10 @@ pub struct Args {
     /// the PyTorch parity network).
     #[arg(long)]
     pub residual: bool,
+    /// At a series' first date (no ConvLSTM history) the fused map is the per-date map
+    /// (off by default: the parity network).
+    #[arg(long)]
+    pub first_date_from_unet: bool,
     /// Run folder: config, checkpoints, best/ and last/ models, metrics, curves.
     #[arg(long)]
     pub out: PathBuf,
@@ -221,7 +225,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     .max(1);
     let mut model = preset
         .model(bands, k)
-        .with_residual(args.residual.then_some(true));
+        .with_residual(args.residual.then_some(true))
+        .with_first_date_from_unet(args.first_date_from_unet.then_some(true));
     if let Some(v) = args.base_filters {
         model.base_filters = v;
     }
