@@ -17,7 +17,7 @@
 //!    validation blocks only;
 //! 5. writes `metrics.json` (everything above, timings, peak memory) and prints the tables.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::Context as _;
@@ -26,18 +26,12 @@ use chronomap::data::{Collection, Split, SynthConfig, synth_cities};
 use chronomap::geo::Window;
 use chronomap::train::{
     CollectionPlan, CollectionScores, DataPlan, DateHoldOut, DateScore, MiouPair, PredictConfig,
-    Preset, ProbabilityMaps, ProgressBar, QUICKLOOK_SIDE, SeriesScores, TrainConfig,
-    balanced_class_weights, class_map_png, load_model_dir, patch_size_for, predict_scene,
-    prepare_collection, rgb_bands, rgb_png,
+    Preset, ProbabilityMaps, ProgressBar, QUICKLOOK_SIDE, SeriesScores, class_map_png,
+    load_model_dir, patch_size_for, predict_scene, prepare_collection, rgb_bands, rgb_png,
 };
 use serde_json::json;
 
 use crate::Args;
-
-/// Whether `path` is a collection rather than one series' manifest or folder.
-pub fn is_collection(path: &Path) -> bool {
-    Collection::is_collection_path(path)
-}
 
 /// Runs the collection mode (see the module docs).
 pub fn run(args: &Args, mut preset: Preset, device: &Device, t0: Instant) -> anyhow::Result<()> {
@@ -149,21 +143,13 @@ pub fn run(args: &Args, mut preset: Preset, device: &Device, t0: Instant) -> any
         .model(collection.bands().len(), k)
         .with_residual(residual.then_some(true))
         .with_first_date_from_unet(args.first_date_from_unet.then_some(true));
-    let mut config = TrainConfig::staged(
+    let mut config = crate::staged_config(
+        &preset,
         model_cfg,
-        preset.unet_epochs,
-        preset.temporal_epochs,
-        preset.joint_epochs,
-        preset.lr,
+        prepared.class_frequencies.as_deref(),
+        prepared.sequence_length,
+        args.seed,
     );
-    config.loss.class_weights = prepared
-        .class_frequencies
-        .as_ref()
-        .map(|f| balanced_class_weights(f, 0.5));
-    config.patch_size = preset.patch_size;
-    config.batch_size = preset.batch_size;
-    config.dates = prepared.sequence_length;
-    config.seed = args.seed;
     config.data = Some(prepared.record());
     let card = prepared.model_card(&config);
     println!(
@@ -283,22 +269,18 @@ pub fn run(args: &Args, mut preset: Preset, device: &Device, t0: Instant) -> any
     let held_mean = scores.mean_over_series(&held, &all);
     let held_positions = scores.by_position(&held, &all);
     let held_dates_pooled = scores.pooled(&held, &|d: &DateScore| d.held_out_date);
-    let gain = |m: &MiouPair| match (m.per_date, m.fused) {
-        (Some(a), Some(b)) => Some(b - a),
-        _ => None,
-    };
-    let overall_gain = gain(&held_pooled);
+    let overall_gain = held_pooled.gain();
     let worst_position_gain = held_positions
         .iter()
-        .filter_map(|(_, m)| gain(m))
+        .filter_map(|(_, m)| m.gain())
         .min_by(f64::total_cmp);
     let total = t0.elapsed().as_secs_f64();
     let peak = peak_rss_mib();
     let report = json!({
         "mode": "collection",
         "preset": preset, "device": chronomap::describe_device(device).to_string(),
-        "collection": source, "held_out_series": held_out, "residual_fusion": residual,
-        "plan": prepared.record(),
+        "collection": source, "held_out_series": held_out, "model": config.model,
+        "plan": config.data,
         "training": { "epochs": summary.history.epochs.len(), "iterations": summary.iterations,
                       "best": summary.best, "run": run_dir },
         "scores": scores.to_json(),
@@ -315,6 +297,7 @@ pub fn run(args: &Args, mut preset: Preset, device: &Device, t0: Instant) -> any
         "peak_rss_mib": peak,
     });
     chronomap::train::write_json_atomic(&args.out.join("metrics.json"), &report)?;
+    chronomap::train::write_atomic(&args.out.join("metrics.csv"), scores.to_csv().as_bytes())?;
 
     let f = |v: Option<f64>| v.map(|v| format!("{v:.3}")).unwrap_or_else(|| "-".into());
     let fg = |v: Option<f64>| v.map(|v| format!("{v:+.3}")).unwrap_or_else(|| "-".into());
@@ -327,8 +310,7 @@ pub fn run(args: &Args, mut preset: Preset, device: &Device, t0: Instant) -> any
         "series", "role", "per-date", "fused", "gain"
     );
     for s in &scores.series {
-        let one = |x: &SeriesScores| x.name == s.name;
-        let m = scores.pooled(&one, &all);
+        let m = s.miou(all);
         println!(
             "  {:<14} {:<10} {:>9} {:>9} {:>8}",
             s.name,
@@ -339,7 +321,7 @@ pub fn run(args: &Args, mut preset: Preset, device: &Device, t0: Instant) -> any
             },
             f(m.per_date),
             f(m.fused),
-            fg(gain(&m))
+            fg(m.gain())
         );
     }
     let row = |title: &str, m: &MiouPair| {
@@ -348,7 +330,7 @@ pub fn run(args: &Args, mut preset: Preset, device: &Device, t0: Instant) -> any
             title,
             f(m.per_date),
             f(m.fused),
-            fg(gain(m))
+            fg(m.gain())
         );
     };
     println!(

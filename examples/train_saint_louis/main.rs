@@ -164,7 +164,12 @@ fn main() -> anyhow::Result<()> {
         preset.name
     );
     std::fs::create_dir_all(&args.out)?;
-    if args.cities.is_some() || args.data.as_deref().is_some_and(cities::is_collection) {
+    if args.cities.is_some()
+        || args
+            .data
+            .as_deref()
+            .is_some_and(chronomap::data::Collection::is_collection_path)
+    {
         return cities::run(&args, preset, &device, t0);
     }
 
@@ -240,23 +245,13 @@ fn main() -> anyhow::Result<()> {
         .model(series.bands().len(), k)
         .with_residual(args.residual.filter(|r| *r))
         .with_first_date_from_unet(args.first_date_from_unet.then_some(true));
-    let mut config = TrainConfig::staged(
+    let config = staged_config(
+        &preset,
         model_cfg,
-        preset.unet_epochs,
-        preset.temporal_epochs,
-        preset.joint_epochs,
-        preset.lr,
+        data.class_frequencies.as_deref(),
+        plan.sequence_length.unwrap_or(1),
+        args.seed,
     );
-    // Buildings and roads are a few percent of the pixels: weight the loss by sqrt-balanced
-    // inverse class frequencies so that neither the U-Net nor the ConvLSTM ignores them.
-    config.loss.class_weights = data
-        .class_frequencies
-        .as_ref()
-        .map(|f| balanced_class_weights(f, 0.5));
-    config.patch_size = preset.patch_size;
-    config.batch_size = preset.batch_size;
-    config.dates = plan.sequence_length.unwrap_or(1);
-    config.seed = args.seed;
     let card = model_card(&data, &config);
     let run_dir = args.out.join("run");
     println!(
@@ -524,6 +519,31 @@ fn main() -> anyhow::Result<()> {
             .join(", ")
     );
     Ok(())
+}
+
+/// The talk's staged plan at the preset's sizes, for `dates`-date sequences. Buildings and
+/// roads are a few percent of the pixels: the loss is weighted by sqrt-balanced inverse class
+/// `frequencies` so that neither the U-Net nor the ConvLSTM ignores them.
+pub(crate) fn staged_config(
+    preset: &Preset,
+    model: chronomap::model::SpatioTemporalNetConfig,
+    frequencies: Option<&[f64]>,
+    dates: usize,
+    seed: u64,
+) -> TrainConfig {
+    let mut config = TrainConfig::staged(
+        model,
+        preset.unet_epochs,
+        preset.temporal_epochs,
+        preset.joint_epochs,
+        preset.lr,
+    );
+    config.loss.class_weights = frequencies.map(|f| balanced_class_weights(f, 0.5));
+    config.patch_size = preset.patch_size;
+    config.batch_size = preset.batch_size;
+    config.dates = dates;
+    config.seed = seed;
+    config
 }
 
 /// Trains (resuming, or reusing a finished run with the same configuration); exits with 130

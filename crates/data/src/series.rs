@@ -1215,6 +1215,13 @@ impl SceneSeries {
         // Dates sharing a label raster (a year's) read it once.
         let mut done: Vec<(Option<usize>, usize)> = Vec::new();
         for (k, &d) in dates.iter().enumerate() {
+            // A date repeated (a padded sequence) is copied, not read again.
+            if let Some(j) = dates[..k].iter().position(|&e| e == d) {
+                image.copy_within(j * c * plane..(j + 1) * c * plane, k * c * plane);
+                quality.copy_within(j * plane..(j + 1) * plane, k * plane);
+                labels.copy_within(j * plane..(j + 1) * plane, k * plane);
+                continue;
+            }
             self.read_date_into(
                 d,
                 window,

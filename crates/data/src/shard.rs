@@ -95,8 +95,9 @@ impl Shard {
     /// missing one: Kubernetes' `completions`). `None` when no variable is set.
     ///
     /// # Errors
-    /// [`Error::InvalidArgument`] when a variable is not a whole number, when no count is
-    /// known (a Kubernetes index without `count`), or when the index is out of range.
+    /// [`Error::InvalidText`] when a variable is not a whole number or no count is known (a
+    /// Kubernetes index without `count`); [`Error::InvalidArgument`] when the index is out of
+    /// range.
     pub fn from_env(
         get: impl Fn(&str) -> Option<String>,
         count: Option<usize>,
@@ -121,10 +122,9 @@ impl Shard {
                     )
                 })?;
             }
-            let env_count = match count_var.and_then(&get) {
-                Some(c) => Some(num(count_var.unwrap_or_default(), c)?),
-                None => None,
-            };
+            let env_count = count_var
+                .and_then(|cv| get(cv).map(|c| num(cv, c)))
+                .transpose()?;
             let Some(n) = count.or(env_count) else {
                 return Err(Error::invalid_text(
                     var,
@@ -139,14 +139,9 @@ impl Shard {
 
     /// Positions (into `names`) of the scenes of this shard, in sorted-name order.
     pub fn select<S: AsRef<str>>(&self, names: &[S]) -> Vec<usize> {
+        // `str` orders by bytes; the stable sort keeps equal names in input order.
         let mut order: Vec<usize> = (0..names.len()).collect();
-        order.sort_by(|&a, &b| {
-            names[a]
-                .as_ref()
-                .as_bytes()
-                .cmp(names[b].as_ref().as_bytes())
-                .then(a.cmp(&b))
-        });
+        order.sort_by_key(|&i| names[i].as_ref());
         order
             .into_iter()
             .enumerate()

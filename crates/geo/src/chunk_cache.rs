@@ -13,7 +13,7 @@ pub(crate) struct Decoded {
     pub(crate) bytes: Vec<u8>,
 }
 
-/// Most-recently-used list of decoded chunks, bounded by total bytes; the newest entry is
+/// Most-recently-used list of decoded chunks, bounded by total bytes held (capacity); the newest entry is
 /// kept even when it alone exceeds the budget.
 #[derive(Debug)]
 pub(crate) struct ChunkCache {
@@ -45,9 +45,10 @@ impl ChunkCache {
         let mut e = self.entries.lock().unwrap_or_else(|p| p.into_inner());
         e.retain(|(i, _)| *i != index);
         e.push((index, chunk));
-        let mut total: usize = e.iter().map(|(_, c)| c.bytes.len()).sum();
+        // Charged by capacity: what the chunk holds in memory, not just what it uses.
+        let mut total: usize = e.iter().map(|(_, c)| c.bytes.capacity()).sum();
         while total > self.budget && e.len() > 1 {
-            total -= e.remove(0).1.bytes.len();
+            total -= e.remove(0).1.bytes.capacity();
         }
     }
 

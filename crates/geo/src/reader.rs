@@ -531,6 +531,9 @@ impl GeoTiffReader {
         let mut bytes = Vec::new();
         let data = decode_chunk(&file, layout, index, cy, rows, &mut bytes)
             .map_err(|f| f.at(&self.path))?;
+        // Decoders may leave spare capacity (zune-inflate: twice the length); the cache
+        // charges capacity, so give it back before caching.
+        bytes.shrink_to_fit();
         let decoded = Arc::new(Decoded { data, bytes });
         // partial reads of uncompressed chunks are cheap and incomplete: not cached
         let complete = match data {

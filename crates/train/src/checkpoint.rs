@@ -65,8 +65,9 @@ pub struct ModelCard {
     pub notes: serde_json::Value,
 }
 
-/// FNV-1a 64-bit hash, hex encoded.
-pub(crate) fn fnv1a_hex(bytes: &[u8]) -> String {
+/// FNV-1a 64-bit hash, hex encoded (16 digits): what [`ModelCard::weights_hash`] holds,
+/// and how `chronomap predict` fingerprints a scene's inputs.
+pub fn fnv1a_hex(bytes: &[u8]) -> String {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for &b in bytes {
         h ^= b as u64;

@@ -676,6 +676,18 @@ impl SeriesScores {
         }
         Some((a.metrics(), b.metrics()))
     }
+
+    /// Pixel-pooled per-date and fused mIoU over the dates `keep` accepts.
+    pub fn miou(&self, keep: impl Fn(&DateScore) -> bool) -> MiouPair {
+        match self.pooled(keep) {
+            Some((a, b)) => MiouPair {
+                per_date: a.miou,
+                fused: b.miou,
+                pixels: a.num_pixels,
+            },
+            None => MiouPair::default(),
+        }
+    }
 }
 
 /// Per-series and overall scores of a collection.
@@ -686,7 +698,7 @@ pub struct CollectionScores {
 }
 
 /// A pair of per-date / fused mIoU values and the pixels behind them.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize)]
 pub struct MiouPair {
     /// mIoU of the per-date maps.
     pub per_date: Option<f64>,
@@ -694,6 +706,13 @@ pub struct MiouPair {
     pub fused: Option<f64>,
     /// Pixels scored (per map kind).
     pub pixels: u64,
+}
+
+impl MiouPair {
+    /// Fused minus per-date mIoU, when both are defined.
+    pub fn gain(&self) -> Option<f64> {
+        Some(self.fused? - self.per_date?)
+    }
 }
 
 impl CollectionScores {
@@ -717,11 +736,7 @@ impl CollectionScores {
     ) -> MiouPair {
         let mut it = self.select(series, dates);
         let Some(first) = it.next() else {
-            return MiouPair {
-                per_date: None,
-                fused: None,
-                pixels: 0,
-            };
+            return MiouPair::default();
         };
         let (mut a, mut b) = (first.per_date.clone(), first.fused.clone());
         for d in it {
@@ -745,13 +760,12 @@ impl CollectionScores {
     ) -> MiouPair {
         let (mut a, mut b, mut n, mut px) = (0.0, 0.0, 0usize, 0u64);
         for s in self.series.iter().filter(|s| series(s)) {
-            if let Some((pd, fu)) = s.pooled(dates)
-                && let (Some(x), Some(y)) = (pd.miou, fu.miou)
-            {
+            let m = s.miou(dates);
+            if let (Some(x), Some(y)) = (m.per_date, m.fused) {
                 a += x;
                 b += y;
                 n += 1;
-                px += pd.num_pixels;
+                px += m.pixels;
             }
         }
         MiouPair {
@@ -779,6 +793,36 @@ impl CollectionScores {
             })
             .filter(|(_, m)| m.pixels > 0)
             .collect()
+    }
+
+    /// One CSV row per series and date: `series, held_out_series, date, position,
+    /// held_out_date, pixels, per_date_miou, fused_miou, per_date_oa, fused_oa` (with a
+    /// header; empty cells where a metric is undefined).
+    pub fn to_csv(&self) -> String {
+        let mut csv = String::from(
+            "series,held_out_series,date,position,held_out_date,pixels,per_date_miou,\
+             fused_miou,per_date_oa,fused_oa\n",
+        );
+        let f = |v: Option<f64>| v.map(|v| format!("{v:.6}")).unwrap_or_default();
+        for s in &self.series {
+            for d in &s.dates {
+                let (a, b) = (d.per_date.metrics(), d.fused.metrics());
+                csv.push_str(&format!(
+                    "{},{},{},{},{},{},{},{},{},{}\n",
+                    s.name,
+                    s.held_out_series,
+                    d.date_name,
+                    d.position,
+                    d.held_out_date,
+                    a.num_pixels,
+                    f(a.miou),
+                    f(b.miou),
+                    f(a.overall_accuracy),
+                    f(b.overall_accuracy)
+                ));
+            }
+        }
+        csv
     }
 
     /// The scores as JSON: per series (pooled, by date with per-class metrics and

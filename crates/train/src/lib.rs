@@ -73,8 +73,8 @@ pub use change::{
 };
 pub use checkpoint::{
     CARD_FILE, CheckpointState, LoadedCheckpoint, LoopPosition, MODEL_FILE, ModelCard,
-    StoredNormalization, latest_checkpoint, load_checkpoint, load_model_dir, model_dir_of,
-    read_model_card, save_checkpoint, save_model_dir,
+    StoredNormalization, fnv1a_hex, latest_checkpoint, load_checkpoint, load_model_dir,
+    model_dir_of, read_model_card, save_checkpoint, save_model_dir,
 };
 pub use collection::{
     CollectionBatches, CollectionPlan, CollectionScores, DateHoldOut, DateScore, DrawRule,

@@ -259,29 +259,7 @@ fn collection(args: &Args, maps: &Path, data: &Path) -> anyhow::Result<()> {
     );
     let json = scores.to_json();
     chronomap::train::write_json_atomic(&maps.join("evaluation.json"), &json)?;
-    let mut csv = String::from(
-        "series,held_out_series,date,position,held_out_date,pixels,per_date_miou,fused_miou,per_date_oa,fused_oa\n",
-    );
-    let f = |v: Option<f64>| v.map(|v| format!("{v:.6}")).unwrap_or_default();
-    for s in &scores.series {
-        for d in &s.dates {
-            let (a, b) = (d.per_date.metrics(), d.fused.metrics());
-            csv.push_str(&format!(
-                "{},{},{},{},{},{},{},{},{},{}\n",
-                s.name,
-                s.held_out_series,
-                d.date_name,
-                d.position,
-                d.held_out_date,
-                a.num_pixels,
-                f(a.miou),
-                f(b.miou),
-                f(a.overall_accuracy),
-                f(b.overall_accuracy)
-            ));
-        }
-    }
-    chronomap::train::write_atomic(&maps.join("evaluation.csv"), csv.as_bytes())?;
+    chronomap::train::write_atomic(&maps.join("evaluation.csv"), scores.to_csv().as_bytes())?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&json)?);
         return Ok(());
@@ -293,8 +271,7 @@ fn collection(args: &Args, maps: &Path, data: &Path) -> anyhow::Result<()> {
         "series", "role", "per-date", "fused", "pixels"
     );
     for s in &scores.series {
-        let one = |x: &SeriesScores| x.name == s.name;
-        let m = scores.pooled(&one, &all);
+        let m = s.miou(all);
         println!(
             "{:<16} {:<9} {:>10} {:>10} {:>10}",
             s.name,

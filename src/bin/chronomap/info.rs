@@ -2,7 +2,7 @@
 //! bundle holds; or what a Sentinel-2 product (`.SAFE` folder, its `.zip` or its metadata)
 //! is.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::Context;
 use chronomap::data::products::sentinel2::SENTINEL2_BANDS;
@@ -57,24 +57,6 @@ fn list_tar(args: &Args) -> anyhow::Result<()> {
         );
     }
     Ok(())
-}
-
-/// Whether `path` is to be read as a Sentinel-2 product: a `.zip`, a metadata file
-/// (`MTD_MSIL2A.xml` / `MTD_MSIL1C.xml`), or a folder with one at its root.
-fn is_sentinel2(path: &Path) -> bool {
-    let levels = [Sentinel2Level::L2A, Sentinel2Level::L1C];
-    if chronomap::geo::archive::is_zip(path) {
-        return true;
-    }
-    if path.is_dir() {
-        return levels
-            .iter()
-            .any(|l| path.join(l.metadata_name()).is_file());
-    }
-    path.is_file()
-        && path
-            .file_name()
-            .is_some_and(|n| levels.iter().any(|l| n == l.metadata_name()))
 }
 
 /// Prints the summary of a Sentinel-2 product: tile, date, level, baseline, bands with
@@ -168,7 +150,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     if chronomap::geo::archive::is_tar(&args.file) {
         return list_tar(&args);
     }
-    if is_sentinel2(&args.file) {
+    if chronomap::data::products::is_sentinel2_product(&args.file) {
         return sentinel2_info(&args);
     }
     let reader = GeoTiffReader::open(&args.file)

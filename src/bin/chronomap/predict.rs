@@ -171,12 +171,13 @@ pub fn quicklooks(
     Ok(())
 }
 
-/// One scene to map: its name, series and output folder.
+/// One scene to map: its name, series (or why it did not open), output folder and where
+/// its ConvLSTM state goes (`--state-out`, or `<state-out>/<series>` for a collection).
 struct Scene {
     name: String,
-    /// `None`: the series did not open (its error is in `unopened`).
-    series: Option<std::sync::Arc<SceneSeries>>,
+    series: anyhow::Result<SceneSeries>,
     out: PathBuf,
+    state: Option<PathBuf>,
 }
 
 /// Name of the sidecar written last into each scene's output folder.
@@ -189,71 +190,87 @@ pub const EXIT_FATAL: i32 = 65;
 
 /// Runs `chronomap predict`.
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let collection = crate::train::is_collection(&args.data);
+    let collection = Collection::is_collection_path(&args.data);
     // A series that does not open is one failed scene, not the end of the job.
-    let mut unopened: Vec<(String, anyhow::Error)> = Vec::new();
-    let scenes: Vec<Scene> = if collection {
+    let mut scenes: Vec<Option<Scene>> = if collection {
         let (_, opened) = Collection::open_each(&args.data)?;
-        let mut scenes = Vec::new();
-        for (e, s) in opened {
-            let out = args.out.join(&e.name);
-            match s {
-                Ok(s) => scenes.push(Scene {
+        opened
+            .into_iter()
+            .map(|(e, s)| {
+                Some(Scene {
+                    out: args.out.join(&e.name),
+                    state: args.state_out.as_ref().map(|p| p.join(&e.name)),
+                    series: s.map_err(Into::into),
                     name: e.name,
-                    series: Some(std::sync::Arc::new(s)),
-                    out,
-                }),
-                Err(err) => {
-                    unopened.push((e.name.clone(), err.into()));
-                    scenes.push(Scene {
-                        name: e.name,
-                        series: None,
-                        out,
-                    });
-                }
-            }
-        }
-        scenes
+                })
+            })
+            .collect()
     } else {
-        let s = SceneSeries::open_path(&args.data)?;
+        let series = SceneSeries::open_path(&args.data)?;
         let name = args
             .data
             .file_stem()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_else(|| "scene".into());
-        vec![Scene {
+        vec![Some(Scene {
             name,
-            series: Some(std::sync::Arc::new(s)),
+            series: Ok(series),
             out: args.out.clone(),
-        }]
+            state: args.state_out.clone(),
+        })]
+    };
+    // Options are checked once, before any scene.
+    let probabilities = match args.probs.as_str() {
+        "last" => ProbabilityMaps::Last,
+        "all" => ProbabilityMaps::All,
+        "none" => ProbabilityMaps::None,
+        other => anyhow::bail!("unknown --probs {other:?} (last, all or none)"),
+    };
+    let last_map_only = match args.maps.as_str() {
+        "all" => false,
+        "last" => true,
+        other => anyhow::bail!("unknown --maps {other:?} (all or last)"),
     };
     let shard = match args.shard {
         Some(s) => s,
         None => Shard::from_env(|k| std::env::var(k).ok(), args.shards)?.unwrap_or_default(),
     };
-    let names: Vec<&str> = scenes.iter().map(|s| s.name.as_str()).collect();
+    let names: Vec<&str> = scenes.iter().flatten().map(|s| s.name.as_str()).collect();
     let mine = shard.select(&names);
     let device = chronomap::device_from_name(&args.device)?;
     let (model, card) = load_model_dir(&args.model, &device)
         .with_context(|| format!("loading the model from {}", args.model.display()))?;
-    if args.dry_run || scenes.len() > 1 || shard.count > 1 {
-        eprintln!("shard {shard}: {} of {} series", mine.len(), scenes.len());
+    let net = Net {
+        model: &model,
+        card: &card,
+        device: &device,
+    };
+    let total = scenes.len();
+    if args.dry_run || total > 1 || shard.count > 1 {
+        eprintln!("shard {shard}: {} of {total} series", mine.len());
     }
     let (mut done, mut skipped) = (0usize, 0usize);
     let mut failed: Vec<(String, anyhow::Error)> = Vec::new();
     for &i in &mine {
-        let scene = &scenes[i];
-        let Some(series) = &scene.series else {
-            let k = unopened
-                .iter()
-                .position(|(n, _)| *n == scene.name)
-                .expect("an unopened series has its error");
-            let (name, e) = unopened.swap_remove(k);
-            eprintln!("{name}: failed: {e:#}");
-            failed.push((name, e));
+        let Some(scene) = scenes[i].take() else {
             continue;
         };
-        let plan = match scene_plan(&args, series, &scene.name, &card) {
+        let series = match scene.series {
+            Ok(ref s) => s,
+            Err(e) => {
+                eprintln!("{}: failed: {e:#}", scene.name);
+                failed.push((scene.name, e));
+                continue;
+            }
+        };
+        let plan = match scene_plan(
+            &args,
+            series,
+            &scene.name,
+            &card,
+            probabilities,
+            last_map_only,
+        ) {
             Ok(p) => p,
             Err(e) => {
                 eprintln!("{}: {e:#}", scene.name);
@@ -264,7 +281,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         // Complete: the sidecar matches, and the state asked for (if any) is where asked.
         let complete = !args.force
             && is_complete(&scene.out, &plan.sidecar)
-            && state_dir(&args, scene, collection).is_none_or(|s| s.is_dir());
+            && scene.state.as_ref().is_none_or(|s| s.is_dir());
         if args.dry_run {
             println!(
                 "{} {} -> {}",
@@ -283,26 +300,16 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             skipped += 1;
             continue;
         }
-        let net = Net {
-            model: &model,
-            card: &card,
-            device: &device,
-        };
-        match predict_one(&args, scene, series, &plan, &net, collection) {
+        match predict_one(&args, &scene, series, &plan, &net) {
             Ok(files) => {
                 done += 1;
+                let prefix = if collection {
+                    format!("{} ", scene.name)
+                } else {
+                    String::new()
+                };
                 for f in &files {
-                    if collection {
-                        println!(
-                            "{} {} {:<5} {}",
-                            scene.name,
-                            f.date,
-                            f.kind,
-                            f.classes.display()
-                        );
-                    } else {
-                        println!("{} {:<5} {}", f.date, f.kind, f.classes.display());
-                    }
+                    println!("{prefix}{} {:<5} {}", f.date, f.kind, f.classes.display());
                 }
             }
             Err(e) => {
@@ -314,7 +321,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     if args.dry_run {
         return Ok(());
     }
-    if scenes.len() > 1 || shard.count > 1 || !failed.is_empty() {
+    if total > 1 || shard.count > 1 || !failed.is_empty() {
         eprintln!(
             "shard {shard}: {done} mapped, {skipped} already complete, {} failed",
             failed.len()
@@ -352,6 +359,8 @@ fn scene_plan(
     series: &SceneSeries,
     name: &str,
     card: &ModelCard,
+    probabilities: ProbabilityMaps,
+    last_map_only: bool,
 ) -> anyhow::Result<ScenePlan> {
     let dates = select_dates(series, &args.dates)?;
     let window = args.window.unwrap_or((card.patch_size * 2).clamp(64, 512));
@@ -360,17 +369,8 @@ fn scene_plan(
         overlap: args.overlap.unwrap_or(window / 8),
         batch_windows: args.batch_windows,
         date_maps: !args.no_date_maps,
-        probabilities: match args.probs.as_str() {
-            "last" => ProbabilityMaps::Last,
-            "all" => ProbabilityMaps::All,
-            "none" => ProbabilityMaps::None,
-            other => anyhow::bail!("unknown --probs {other:?} (last, all or none)"),
-        },
-        map_dates: match args.maps.as_str() {
-            "all" => None,
-            "last" => Some(vec![dates.len() - 1]),
-            other => anyhow::bail!("unknown --maps {other:?} (all or last)"),
-        },
+        probabilities,
+        map_dates: last_map_only.then(|| vec![dates.len() - 1]),
     };
     let date_names: Vec<String> = dates
         .iter()
@@ -392,18 +392,6 @@ fn scene_plan(
         dates,
         config,
         sidecar,
-    })
-}
-
-/// Where a scene's ConvLSTM state goes: `--state-out`, or `<state-out>/<series>` for a
-/// collection.
-fn state_dir(args: &Args, scene: &Scene, collection: bool) -> Option<PathBuf> {
-    args.state_out.as_ref().map(|s| {
-        if collection {
-            s.join(&scene.name)
-        } else {
-            s.clone()
-        }
     })
 }
 
@@ -440,7 +428,6 @@ fn predict_one(
     series: &SceneSeries,
     plan: &ScenePlan,
     net: &Net,
-    collection: bool,
 ) -> anyhow::Result<Vec<MapFile>> {
     let (model, card, device) = (net.model, net.card, net.device);
     // A stale sidecar must not outlive the outputs it described.
@@ -450,7 +437,7 @@ fn predict_one(
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(e).with_context(|| format!("removing {}", sidecar.display())),
     }
-    let state = state_dir(args, scene, collection);
+    let state = &scene.state;
     let pb = window_bar(&format!("predict {}", scene.name));
     let files = predict_scene(
         model,
@@ -484,7 +471,7 @@ fn predict_one(
         .collect();
     record["files"] = json!(rel);
     write_json_atomic(&sidecar, &record)?;
-    if let Some(s) = &state {
+    if let Some(s) = state {
         println!(
             "state after {}: {}",
             files.last().map(|f| f.date.as_str()).unwrap_or("-"),
@@ -497,16 +484,10 @@ fn predict_one(
 /// FNV-1a 64 (hex) of what identifies a series' inputs without reading its pixels: the
 /// manifest's bytes (or, for a folder, its file names and sizes), the grid and the dates.
 fn inputs_hash(series: &SceneSeries) -> anyhow::Result<String> {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    let mut eat = |bytes: &[u8]| {
-        for &b in bytes {
-            h ^= u64::from(b);
-            h = h.wrapping_mul(0x0000_0100_0000_01b3);
-        }
-    };
     let src = series.source();
+    let mut bytes = Vec::new();
     if src.is_file() {
-        eat(&std::fs::read(src).with_context(|| format!("reading {}", src.display()))?);
+        bytes = std::fs::read(src).with_context(|| format!("reading {}", src.display()))?;
     } else if src.is_dir() {
         let mut entries: Vec<(String, u64)> = std::fs::read_dir(src)
             .with_context(|| format!("listing {}", src.display()))?
@@ -518,15 +499,15 @@ fn inputs_hash(series: &SceneSeries) -> anyhow::Result<String> {
             .collect();
         entries.sort();
         for (n, l) in entries {
-            eat(n.as_bytes());
-            eat(&l.to_le_bytes());
+            bytes.extend_from_slice(n.as_bytes());
+            bytes.extend_from_slice(&l.to_le_bytes());
         }
     }
-    eat(format!("{}x{}", series.width(), series.height()).as_bytes());
+    bytes.extend_from_slice(format!("{}x{}", series.width(), series.height()).as_bytes());
     for d in series.dates() {
-        eat(d.date.to_string().as_bytes());
+        bytes.extend_from_slice(d.date.to_string().as_bytes());
     }
-    Ok(format!("{h:016x}"))
+    Ok(chronomap::train::fnv1a_hex(&bytes))
 }
 
 /// Whether a failure may go away on a retry: an I/O error somewhere in its chain that is not

@@ -12,7 +12,7 @@ use chronomap::data::products::landsat::COMMON_BANDS;
 use chronomap::data::products::sentinel2::{DEFAULT_BANDS, SCL_DEFAULT_INVALID, SENTINEL2_BANDS};
 use chronomap::data::products::{
     LandsatOptions, LandsatScene, Sentinel2Level, Sentinel2Options, Sentinel2Product,
-    landsat_manifest, sentinel2_manifest,
+    is_sentinel2_product, is_sentinel2_zip, landsat_manifest, sentinel2_manifest,
 };
 use chronomap::geo::{GeoTiffReader, Window};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -152,32 +152,6 @@ fn name_of(p: &Path) -> String {
         .unwrap_or_default()
 }
 
-/// Whether `name` is a Sentinel-2 product metadata file's name.
-fn is_s2_metadata_name(name: &str) -> bool {
-    [Sentinel2Level::L2A, Sentinel2Level::L1C]
-        .iter()
-        .any(|l| l.metadata_name() == name)
-}
-
-/// Whether the folder `dir` has a Sentinel-2 product's metadata at its root (a `.SAFE`).
-fn is_safe_folder(dir: &Path) -> bool {
-    dir.is_dir()
-        && [Sentinel2Level::L2A, Sentinel2Level::L1C]
-            .iter()
-            .any(|l| dir.join(l.metadata_name()).is_file())
-}
-
-/// Whether the `.zip` `archive` holds a Sentinel-2 product: its metadata at the archive's
-/// root or one folder deep (the zipped `.SAFE`), as the reader looks for it.
-fn zip_holds_s2(archive: &Path) -> bool {
-    chronomap::geo::archive::zip_members(archive).is_ok_and(|members| {
-        members.iter().any(|m| {
-            let (prefix, base) = m.name.rsplit_once('/').unwrap_or(("", m.name.as_str()));
-            is_s2_metadata_name(base) && !prefix.contains('/')
-        })
-    })
-}
-
 /// Whether `name` is a Landsat metadata file's name (`*_MTL.json`, `*_MTL.txt`).
 fn is_mtl_name(name: &str) -> bool {
     let upper = name.to_ascii_uppercase();
@@ -196,19 +170,16 @@ fn is_landsat_folder(dir: &Path) -> bool {
 /// The family of a product given directly (not a folder of products): `None` when it is
 /// none of them.
 fn product_family(p: &Path) -> Option<Family> {
+    if chronomap::geo::archive::is_zip(p) {
+        return is_sentinel2_zip(p).then_some(Family::Sentinel2);
+    }
+    if is_sentinel2_product(p) {
+        return Some(Family::Sentinel2);
+    }
     if p.is_dir() {
-        if is_safe_folder(p) {
-            return Some(Family::Sentinel2);
-        }
         return is_landsat_folder(p).then_some(Family::Landsat);
     }
     let name = name_of(p);
-    if chronomap::geo::archive::is_zip(p) {
-        return zip_holds_s2(p).then_some(Family::Sentinel2);
-    }
-    if is_s2_metadata_name(&name) {
-        return Some(Family::Sentinel2);
-    }
     (chronomap::geo::archive::is_tar(p) || is_mtl_name(&name)).then_some(Family::Landsat)
 }
 
@@ -338,10 +309,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         bar.finish_and_clear();
         v
     };
-    manifest.save(&args.out)?;
-    // the written manifest must open: every file on the first scene's pixel lattice
-    let series = SceneSeries::open(&args.out)
-        .with_context(|| format!("checking the series {} just written", args.out.display()))?;
+    let series = save_and_open(&manifest, &args.out)?;
     let mut out = std::io::stdout().lock();
     print_summary(&mut out, &args, &bands, &scenes, &shares, &series)?;
     Ok(())
@@ -358,28 +326,14 @@ fn print_summary(
     let tile = scenes.first().map(LandsatScene::tile).unwrap_or_default();
     writeln!(
         out,
-        "{} Landsat Collection 2 Level-2 scenes of WRS-2 path/row {tile}, {} to {}",
+        "{} Landsat Collection 2 Level-2 scenes of WRS-2 path/row {tile}, {}",
         scenes.len(),
-        series
-            .dates()
-            .first()
-            .map(|d| d.date.to_string())
-            .unwrap_or_default(),
-        series
-            .dates()
-            .last()
-            .map(|d| d.date.to_string())
-            .unwrap_or_default(),
+        date_span(series),
     )?;
-    let gt = series.geotransform().map(|g| g.0);
     writeln!(
         out,
-        "grid: {} x {} px, EPSG:{}, origin {:?}, pixel {:?} m (the first scene's; the others are placed on it)",
-        series.width(),
-        series.height(),
-        series.epsg().map_or("?".into(), |e| e.to_string()),
-        gt.map(|g| (g[0], g[3])),
-        gt.map(|g| g[1]),
+        "{} (the first scene's; the others are placed on it)",
+        grid_line(series)
     )?;
     writeln!(
         out,
@@ -413,9 +367,7 @@ fn run_stac(args: &Args, dir: &Path, bands: &[String]) -> anyhow::Result<()> {
     let mut manifest = chronomap::data::products::stac_manifest(&args.sources, bands, dir)
         .context("reading the STAC items")?;
     add_labels(&mut manifest, &args.labels, dir);
-    manifest.save(&args.out)?;
-    let series = SceneSeries::open(&args.out)
-        .with_context(|| format!("checking the series {} just written", args.out.display()))?;
+    let series = save_and_open(&manifest, &args.out)?;
     let mut out = std::io::stdout().lock();
     writeln!(
         out,
@@ -497,7 +449,7 @@ fn skipped_sentinel2(sources: &[PathBuf], products: &[Sentinel2Product]) -> Vec<
         .collect();
     let mut out = Vec::new();
     for src in sources {
-        if !src.is_dir() || is_safe_folder(src) {
+        if !src.is_dir() || is_sentinel2_product(src) {
             continue;
         }
         let Ok(entries) = std::fs::read_dir(src) else {
@@ -574,12 +526,7 @@ fn run_sentinel2(args: &Args, dir: &Path, bands: &[String]) -> anyhow::Result<()
         bar.finish_and_clear();
         v
     };
-    manifest
-        .save(&args.out)
-        .with_context(|| format!("writing {}", args.out.display()))?;
-    // the written manifest must open: every file on the first product's pixel lattice
-    let series = SceneSeries::open(&args.out)
-        .with_context(|| format!("checking the series {} just written", args.out.display()))?;
+    let series = save_and_open(&manifest, &args.out)?;
     let mut out = std::io::stdout().lock();
     print_sentinel2_summary(
         &mut out, args, bands, &products, &manifest, &shares, &skipped, &series,
@@ -607,30 +554,16 @@ fn print_sentinel2_summary(
     };
     writeln!(
         out,
-        "{} Sentinel-2 {level} products of MGRS tile {}, {} to {}",
+        "{} Sentinel-2 {level} products of MGRS tile {}, {}",
         products.len(),
         first.tile,
-        series
-            .dates()
-            .first()
-            .map(|d| d.date.to_string())
-            .unwrap_or_default(),
-        series
-            .dates()
-            .last()
-            .map(|d| d.date.to_string())
-            .unwrap_or_default(),
+        date_span(series),
     )?;
-    let gt = series.geotransform().map(|g| g.0);
     writeln!(
         out,
-        "grid: {} x {} px, EPSG:{}, origin {:?}, pixel {:?} m (the first product's {} band; \
-         coarser bands and the other products are placed on it)",
-        series.width(),
-        series.height(),
-        series.epsg().map_or("?".into(), |e| e.to_string()),
-        gt.map(|g| (g[0], g[3])),
-        gt.map(|g| g[1]),
+        "{} (the first product's {} band; coarser bands and the other products are placed \
+         on it)",
+        grid_line(series),
         bands.first().map_or("", String::as_str),
     )?;
     let described: Vec<String> = bands
@@ -690,4 +623,38 @@ fn add_labels(manifest: &mut chronomap::data::Manifest, labels: &[(i32, PathBuf)
             path: chronomap::data::products::manifest_path(dir, path),
         });
     }
+}
+
+/// Writes `manifest` to `out` and opens the series it describes: the written manifest must
+/// open (every file on the first scene's pixel lattice).
+fn save_and_open(manifest: &chronomap::data::Manifest, out: &Path) -> anyhow::Result<SceneSeries> {
+    manifest
+        .save(out)
+        .with_context(|| format!("writing {}", out.display()))?;
+    SceneSeries::open(out)
+        .with_context(|| format!("checking the series {} just written", out.display()))
+}
+
+/// `first to last` date of a series.
+fn date_span(series: &SceneSeries) -> String {
+    let d =
+        |x: Option<&chronomap::data::SceneDate>| x.map(|d| d.date.to_string()).unwrap_or_default();
+    format!(
+        "{} to {}",
+        d(series.dates().first()),
+        d(series.dates().last())
+    )
+}
+
+/// `grid: W x H px, EPSG:N, origin (x, y), pixel p m` of a series.
+fn grid_line(series: &SceneSeries) -> String {
+    let gt = series.geotransform().map(|g| g.0);
+    format!(
+        "grid: {} x {} px, EPSG:{}, origin {:?}, pixel {:?} m",
+        series.width(),
+        series.height(),
+        series.epsg().map_or("?".into(), |e| e.to_string()),
+        gt.map(|g| (g[0], g[3])),
+        gt.map(|g| g[1]),
+    )
 }

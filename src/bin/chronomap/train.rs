@@ -152,7 +152,17 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         preset.name
     );
 
-    let source = if is_collection(&args.data) {
+    let hold_out_dates = match args.hold_out_dates.as_str() {
+        "none" => DateHoldOut::None,
+        "last-of-each-year" | "last_of_each_year" => DateHoldOut::LastOfEachYear,
+        other => anyhow::bail!("unknown --hold-out-dates {other:?} (none or last-of-each-year)"),
+    };
+    let draw = match args.draw.as_str() {
+        "labelled-area" | "labelled_area" | "area" => DrawRule::LabelledArea,
+        "uniform" => DrawRule::Uniform,
+        other => anyhow::bail!("unknown --draw {other:?} (labelled-area or uniform)"),
+    };
+    let source = if Collection::is_collection_path(&args.data) {
         anyhow::ensure!(
             !args.ground_truth,
             "--ground-truth is for one synthetic series, not a collection"
@@ -169,7 +179,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         Source::Collection(c)
     } else {
         anyhow::ensure!(
-            args.held_out.is_empty() && args.hold_out_dates == "none",
+            args.held_out.is_empty() && hold_out_dates == DateHoldOut::None,
             "--held-out and --hold-out-dates are for collections; {} is one series",
             args.data.display()
         );
@@ -206,20 +216,19 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .map(|s| s.width().min(s.height()))
         .min()
         .unwrap_or(0);
-    let drop_last = usize::from(args.hold_out_dates != "none");
-    let max_len = series_list.iter().map(|s| {
-        let by_year = s.sequences_by_year();
-        let lens = by_year.iter().map(|g| g.len().saturating_sub(drop_last));
-        match source {
-            Source::Series(_) => lens.min().unwrap_or(1),
-            Source::Collection(_) => lens.max().unwrap_or(1),
-        }
-    });
-    // One series: the shortest year bounds the length. A collection: the longest year of any
-    // series does (shorter years are padded, their padded steps not scored).
+    // Training dates per year of a series (the last one held out when asked).
+    let drop_last = usize::from(hold_out_dates == DateHoldOut::LastOfEachYear);
+    let year_lens = |s: &&SceneSeries| -> Vec<usize> {
+        s.sequences_by_year()
+            .iter()
+            .map(|g| g.len().saturating_sub(drop_last))
+            .collect()
+    };
+    // One series: its shortest year bounds the sequence length. A collection: the longest
+    // year of any series does (shorter years are padded, their padded steps not scored).
     let max_len = match source {
-        Source::Series(_) => max_len.min(),
-        Source::Collection(_) => max_len.max(),
+        Source::Series(_) => series_list.iter().flat_map(year_lens).min(),
+        Source::Collection(_) => series_list.iter().flat_map(year_lens).max(),
     }
     .unwrap_or(1)
     .max(1);
@@ -308,7 +317,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         None => None,
     };
     eprintln!("preparing patches from {} ...", args.data.display());
-    let prepared = match &source {
+    let mut prepared = match &source {
         Source::Series(series) => {
             let data = prepare_data(series.clone(), &plan, stats)?;
             let card = model_card(&data, &config);
@@ -317,7 +326,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 class_frequencies: data.class_frequencies,
                 notes: data.notes,
                 train: Box::new(data.train),
-                valid: data.valid.map(|v| Box::new(v) as Box<dyn BatchSource>),
+                valid: boxed(data.valid),
                 card,
                 record: None,
             }
@@ -325,18 +334,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         Source::Collection(c) => {
             let mut cplan = CollectionPlan::new(plan.clone());
             cplan.held_out_series = args.held_out.clone();
-            cplan.held_out_dates = match args.hold_out_dates.as_str() {
-                "none" => DateHoldOut::None,
-                "last-of-each-year" | "last_of_each_year" => DateHoldOut::LastOfEachYear,
-                other => {
-                    anyhow::bail!("unknown --hold-out-dates {other:?} (none or last-of-each-year)")
-                }
-            };
-            cplan.draw = match args.draw.as_str() {
-                "labelled-area" | "labelled_area" | "area" => DrawRule::LabelledArea,
-                "uniform" => DrawRule::Uniform,
-                other => anyhow::bail!("unknown --draw {other:?} (labelled-area or uniform)"),
-            };
+            cplan.held_out_dates = hold_out_dates;
+            cplan.draw = draw;
             let data = prepare_collection(c, &cplan, stats)?;
             config.dates = data.sequence_length;
             for p in &data.parts {
@@ -356,7 +355,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 class_frequencies: data.class_frequencies,
                 notes: data.notes,
                 train: Box::new(data.train),
-                valid: data.valid.map(|v| Box::new(v) as Box<dyn BatchSource>),
+                valid: boxed(data.valid),
                 card,
                 record: Some(record),
             }
@@ -384,8 +383,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     if let Some(w) = &config.loss.class_weights {
         eprintln!("class weights: {w:?}");
     }
-    if prepared.record.is_some() {
-        config.data = prepared.record.clone();
+    if let Some(record) = prepared.record.take() {
+        config.data = Some(record);
     }
     let card = prepared.card.clone();
     let mode = if args.resume {
@@ -446,8 +445,7 @@ struct Prepared {
     record: Option<serde_json::Value>,
 }
 
-/// Whether `path` is a collection rather than one series
-/// ([`Collection::is_collection_path`]).
-pub fn is_collection(path: &std::path::Path) -> bool {
-    Collection::is_collection_path(path)
+/// A validation set as the trainer takes it.
+fn boxed<B: BatchSource + 'static>(valid: Option<B>) -> Option<Box<dyn BatchSource>> {
+    valid.map(|v| Box::new(v) as Box<dyn BatchSource>)
 }

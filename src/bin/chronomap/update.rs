@@ -62,7 +62,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let (model, card) = load_model_dir(&args.model, &device)
         .with_context(|| format!("loading the model from {}", args.model.display()))?;
     if let Some(d) = &args.data
-        && crate::train::is_collection(d)
+        && chronomap::data::Collection::is_collection_path(d)
     {
         return collection(&args, d, &model, &card, &device);
     }
@@ -118,8 +118,10 @@ fn update_one(
     card: &ModelCard,
     device: &Device,
 ) -> anyhow::Result<()> {
-    let before = SceneState::open(state_dir)?.meta().dates.clone();
-    let state_window = SceneState::open(state_dir)?.meta().window;
+    let (before, state_window) = {
+        let meta = SceneState::open(state_dir)?;
+        (meta.meta().dates.len(), meta.meta().window)
+    };
     let config = PredictConfig {
         window: state_window,
         overlap: 0,
@@ -147,7 +149,7 @@ fn update_one(
         "state {}: {} dates (was {}), last {}",
         state_dir.display(),
         state.meta().dates.len(),
-        before.len(),
+        before,
         state.meta().dates.last().map(String::as_str).unwrap_or("-")
     );
     Ok(())

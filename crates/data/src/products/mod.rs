@@ -14,7 +14,10 @@ pub mod landsat;
 pub use landsat::{LandsatOptions, LandsatScene, landsat_manifest};
 pub mod sentinel2;
 
-pub use sentinel2::{Sentinel2Level, Sentinel2Options, Sentinel2Product, sentinel2_manifest};
+pub use sentinel2::{
+    Sentinel2Level, Sentinel2Options, Sentinel2Product, is_sentinel2_product, is_sentinel2_zip,
+    sentinel2_manifest,
+};
 pub mod stac;
 
 pub use stac::{is_stac, stac_manifest};

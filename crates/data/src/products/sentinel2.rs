@@ -402,20 +402,7 @@ impl Sentinel2Product {
     pub fn open_zip(archive: &Path) -> Result<Self> {
         let members = chronomap_geo::archive::zip_members(archive)?;
         // the metadata at the SAFE's root: at most one folder deep
-        let meta = members
-            .iter()
-            .filter_map(|m| {
-                let (prefix, base) = match m.name.rsplit_once('/') {
-                    Some((p, b)) => (format!("{p}/"), b),
-                    None => (String::new(), m.name.as_str()),
-                };
-                let level = [Sentinel2Level::L2A, Sentinel2Level::L1C]
-                    .into_iter()
-                    .find(|l| l.metadata_name() == base)?;
-                (prefix.matches('/').count() <= 1).then_some((prefix, level, m))
-            })
-            .min_by_key(|(p, l, _)| (p.len(), std::cmp::Reverse(*l)));
-        let Some((prefix, _, m)) = meta else {
+        let Some((prefix, _, m)) = metadata_member(&members) else {
             return Err(metadata_err(
                 archive,
                 "no Sentinel-2 product metadata (MTD_MSIL2A.xml or MTD_MSIL1C.xml) at the root \
@@ -674,23 +661,49 @@ impl Sentinel2Product {
 }
 
 /// Whether `path` is a Sentinel-2 product to open: a `.zip`, a folder with product
-/// metadata at its root, or a metadata file.
-fn is_product(path: &Path) -> bool {
+/// metadata at its root (a `.SAFE`), or a metadata file (`MTD_MSIL2A.xml` / `MTD_MSIL1C.xml`).
+/// Only names are looked at (a zip's members are not: see [`is_sentinel2_zip`]).
+pub fn is_sentinel2_product(path: &Path) -> bool {
     if chronomap_geo::archive::is_zip(path) {
         return true;
     }
-    let is_meta = |p: &Path| {
-        p.file_name().is_some_and(|n| {
-            n == Sentinel2Level::L2A.metadata_name() || n == Sentinel2Level::L1C.metadata_name()
-        })
-    };
+    let levels = [Sentinel2Level::L2A, Sentinel2Level::L1C];
     if path.is_file() {
-        return is_meta(path);
+        return path
+            .file_name()
+            .is_some_and(|n| levels.iter().any(|l| n == l.metadata_name()));
     }
     path.is_dir()
-        && [Sentinel2Level::L2A, Sentinel2Level::L1C]
+        && levels
             .iter()
             .any(|l| path.join(l.metadata_name()).is_file())
+}
+
+/// Whether the `.zip` `archive` holds a Sentinel-2 product: its metadata at the archive's
+/// root or one folder deep (the zipped `.SAFE`), as [`Sentinel2Product::open_zip`] looks
+/// for it. `false` for an unreadable archive.
+pub fn is_sentinel2_zip(archive: &Path) -> bool {
+    chronomap_geo::archive::zip_members(archive).is_ok_and(|m| metadata_member(&m).is_some())
+}
+
+/// The product metadata among a zip's `members`: the shallowest (at most one folder deep),
+/// L2A before L1C, with its folder prefix (`"X.SAFE/"` or `""`) and level.
+fn metadata_member(
+    members: &[chronomap_geo::archive::ZipMember],
+) -> Option<(String, Sentinel2Level, &chronomap_geo::archive::ZipMember)> {
+    members
+        .iter()
+        .filter_map(|m| {
+            let (prefix, base) = match m.name.rsplit_once('/') {
+                Some((p, b)) => (format!("{p}/"), b),
+                None => (String::new(), m.name.as_str()),
+            };
+            let level = [Sentinel2Level::L2A, Sentinel2Level::L1C]
+                .into_iter()
+                .find(|l| l.metadata_name() == base)?;
+            (prefix.matches('/').count() <= 1).then_some((prefix, level, m))
+        })
+        .min_by_key(|(p, l, _)| (p.len(), std::cmp::Reverse(*l)))
 }
 
 /// Finds the products of `sources`: each a `.SAFE` folder, its metadata file, a product's
@@ -702,7 +715,7 @@ fn is_product(path: &Path) -> bool {
 pub fn find_products(sources: &[PathBuf]) -> Result<Vec<Sentinel2Product>> {
     let mut out = Vec::new();
     for src in sources {
-        if is_product(src) || !src.is_dir() {
+        if is_sentinel2_product(src) || !src.is_dir() {
             out.push(Sentinel2Product::open(src)?);
             continue;
         }
@@ -710,7 +723,9 @@ pub fn find_products(sources: &[PathBuf]) -> Result<Vec<Sentinel2Product>> {
             .map_err(|e| Error::io(src, e))?
             .flatten()
             .map(|e| e.path())
-            .filter(|p| (p.is_dir() || chronomap_geo::archive::is_zip(p)) && is_product(p))
+            .filter(|p| {
+                (p.is_dir() || chronomap_geo::archive::is_zip(p)) && is_sentinel2_product(p)
+            })
             .collect();
         if inner.is_empty() {
             return Err(metadata_err(

@@ -188,12 +188,9 @@ fn inflate_fast(input: &[u8], expected: usize) -> Option<Vec<u8>> {
     let options = zune_inflate::DeflateOptions::default()
         .set_limit(expected)
         .set_size_hint(expected);
-    let mut out = zune_inflate::DeflateDecoder::new_with_options(input, options)
+    let out = zune_inflate::DeflateDecoder::new_with_options(input, options)
         .decode_zlib()
         .ok()?;
-    // zune-inflate hands back twice the capacity it filled; the tile cache counts lengths,
-    // so without this a cache of N bytes held 2N (measured by the collection bench).
-    out.shrink_to_fit();
     (out.len() == expected).then_some(out)
 }
 

@@ -40,32 +40,38 @@ impl ByteSource for FileSource {
         self.len
     }
 
-    #[cfg(unix)]
     fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()> {
         if offset.saturating_add(buf.len() as u64) > self.len {
             return Err(io::ErrorKind::UnexpectedEof.into());
         }
-        std::os::unix::fs::FileExt::read_exact_at(&self.file, buf, self.base + offset)
+        read_exact_at(&self.file, buf, self.base + offset)
     }
+}
 
-    #[cfg(windows)]
-    fn read_exact_at(&self, mut buf: &mut [u8], offset: u64) -> io::Result<()> {
-        use std::os::windows::fs::FileExt;
-        if offset.saturating_add(buf.len() as u64) > self.len {
-            return Err(io::ErrorKind::UnexpectedEof.into());
-        }
-        let mut offset = self.base + offset;
-        while !buf.is_empty() {
-            match self.file.seek_read(buf, offset) {
-                Ok(0) => return Err(io::ErrorKind::UnexpectedEof.into()),
-                Ok(n) => {
-                    buf = &mut buf[n..];
-                    offset += n as u64;
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
+/// Fills `buf` from `offset` of `file` (positioned: no shared cursor), or fails at its end.
+#[cfg(unix)]
+pub(crate) fn read_exact_at(file: &std::fs::File, buf: &mut [u8], offset: u64) -> io::Result<()> {
+    std::os::unix::fs::FileExt::read_exact_at(file, buf, offset)
+}
+
+/// Fills `buf` from `offset` of `file` (positioned: no shared cursor), or fails at its end.
+#[cfg(windows)]
+pub(crate) fn read_exact_at(
+    file: &std::fs::File,
+    mut buf: &mut [u8],
+    mut offset: u64,
+) -> io::Result<()> {
+    use std::os::windows::fs::FileExt;
+    while !buf.is_empty() {
+        match file.seek_read(buf, offset) {
+            Ok(0) => return Err(io::ErrorKind::UnexpectedEof.into()),
+            Ok(n) => {
+                buf = &mut buf[n..];
+                offset += n as u64;
             }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
         }
-        Ok(())
     }
+    Ok(())
 }
