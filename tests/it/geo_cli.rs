@@ -251,4 +251,29 @@ fn mosaic_writes_a_vrt_over_offset_maps() {
         xml.contains(r#"<DstRect xOff="4" yOff="2" xSize="8" ySize="6"/>"#),
         "{xml}"
     );
+    // --cog: the same mosaic as one Cloud-Optimized GeoTIFF (nodata where neither covers,
+    // the later input on top)
+    let cog = dir.path().join("all.tif");
+    let out = ok(&[
+        "mosaic",
+        s(&inputs[0]),
+        s(&inputs[1]),
+        "--out",
+        s(&vrt),
+        "--cog",
+        s(&cog),
+        "--cog-resampling",
+        "mode",
+    ]);
+    assert!(out.contains("Cloud-Optimized GeoTIFF"), "{out}");
+    let px = GeoTiffReader::open(&cog)
+        .unwrap()
+        .read_window_u8(Window::full(12, 8), &[0])
+        .unwrap();
+    assert_eq!(
+        (px[0], px[11], px[7 * 12], px[7 * 12 + 11]),
+        (0, 255, 255, 1)
+    );
+    let head = std::fs::read(&cog).unwrap();
+    assert!(head[8..].starts_with(b"GDAL_STRUCTURAL_METADATA_SIZE="));
 }

@@ -13,7 +13,8 @@ use crate::error::{Error, ManifestProblem, Result};
 pub const MANIFEST_VERSION: u32 = 1;
 
 /// A scene series described in JSON. Paths are relative to the manifest's folder (or
-/// absolute).
+/// absolute), or `http://` / `https://` URLs, kept as they are and read with HTTP range
+/// requests (see [`chronomap_geo::http`]).
 ///
 /// ```json
 /// {

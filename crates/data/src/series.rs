@@ -503,7 +503,13 @@ fn lattice_offset(
     Ok((c as i64, r as i64, factor))
 }
 
+/// The file a manifest path names: as it is when absolute, else in the manifest's folder
+/// `base`; checked to exist, except URLs (`http(s)://`, read over HTTP by the geo crate's
+/// reader): kept as they are and not checked (opening them tells).
 fn resolve(base: &Path, manifest: &Path, p: &Path) -> Result<PathBuf> {
+    if chronomap_geo::is_url(p) {
+        return Ok(p.to_path_buf());
+    }
     let full = if p.is_absolute() {
         p.to_path_buf()
     } else {

@@ -2,14 +2,15 @@
 //! pixel interleave: GDAL's `-co TILED=YES -co COMPRESS=DEFLATE -co PREDICTOR=2`) scene,
 //! read whole and as 512 x 512 windows. The file is written once to
 //! `target/geo-bench/scene_2048x2048x4_u16_deflate.tif` so `gdal_translate` can be timed on
-//! the same bytes (see docs/geodata.md).
+//! the same bytes (see docs/geodata.md). Also: writing a 4096 x 4096 u8 class map plain
+//! tiled and as a Cloud-Optimized GeoTIFF (`write_class_map_4096`).
 
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
 use chronomap_geo::{
-    GeoTiffReader, GeoTransform, Interleave, RasterData, RasterSpec, SampleType, Window,
-    write_geotiff,
+    CogOptions, GeoTiffReader, GeoTransform, Interleave, OverviewResampling, RasterData,
+    RasterSpec, SampleType, Window, write_geotiff,
 };
 use divan::Bencher;
 use divan::counter::BytesCount;
@@ -123,4 +124,56 @@ fn statistics(bencher: Bencher) {
         let r = GeoTiffReader::open(path).unwrap();
         divan::black_box(r.statistics(|_, _| {}).unwrap());
     });
+}
+
+const MAP: usize = 4096;
+
+/// A 4096 x 4096 class map: blocky fields of 6 classes, some speckle, a nodata corner.
+fn class_map() -> Vec<u8> {
+    let mut state = 99u64;
+    (0..MAP * MAP)
+        .map(|i| {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            let (r, c) = (i / MAP, i % MAP);
+            if r < 300 && c < 500 {
+                255
+            } else if state >> 59 == 0 {
+                (state >> 32) as u8 % 6
+            } else {
+                ((r / 37 + c / 53 + (r * c) / 40_000) % 6) as u8
+            }
+        })
+        .collect()
+}
+
+fn class_spec() -> RasterSpec {
+    RasterSpec::new(MAP, MAP, 1, SampleType::U8)
+        .with_geotransform(GeoTransform::north_up(300_000.0, 1_800_000.0, 10.0))
+        .with_epsg(32628)
+        .with_nodata(255.0)
+        .with_palette((0..6).map(|i| [i * 40, 200 - i * 30, 90]).collect())
+}
+
+/// Writing a 4096 x 4096 u8 class map, 256 tiles, Deflate: plain tiled, and as a
+/// Cloud-Optimized GeoTIFF with nearest or mode overviews (4 levels, 2048 .. 256); the COG
+/// re-reads nothing (rows arrive in order) and copies the full-resolution tiles once more.
+#[divan::bench(
+    name = "write_class_map_4096",
+    args = ["plain", "cog_nearest", "cog_mode"],
+    sample_count = 10
+)]
+fn write_class_map(bencher: Bencher, kind: &str) {
+    let data = class_map();
+    let spec = match kind {
+        "plain" => class_spec(),
+        "cog_nearest" => class_spec().with_cog(CogOptions::new(OverviewResampling::Nearest)),
+        _ => class_spec().with_cog(CogOptions::new(OverviewResampling::Mode)),
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("classes.tif");
+    bencher
+        .counter(BytesCount::new((MAP * MAP) as u64))
+        .bench(|| write_geotiff(&path, &spec, RasterData::U8(&data)).unwrap());
 }

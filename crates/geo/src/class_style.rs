@@ -70,3 +70,56 @@ pub fn write_class_style(
     style += "      </colorPalette>\n    </rasterrenderer>\n  </pipe>\n</qgis>\n";
     write_atomic(&qml, &style)
 }
+
+/// The category names of band 1 in `tif`'s GDAL PAM sidecar (`<tif>.aux.xml`, as
+/// [`write_class_style`] or GDAL writes it); `None` when there is no sidecar or it lists
+/// no categories.
+pub(crate) fn read_category_names(tif: &Path) -> Option<Vec<String>> {
+    let (aux, _) = class_style_paths(tif);
+    let xml = std::fs::metadata(&aux)
+        .ok()
+        .filter(|m| m.is_file() && m.len() <= 1 << 20)
+        .and_then(|_| std::fs::read_to_string(&aux).ok())?;
+    let start = xml.find("<CategoryNames>")? + "<CategoryNames>".len();
+    let end = start + xml[start..].find("</CategoryNames>")?;
+    let mut rest = &xml[start..end];
+    let mut names = Vec::new();
+    while let Some(i) = rest.find("<Category") {
+        rest = &rest[i + "<Category".len()..];
+        let close = rest.find('>')?;
+        if rest[..close].trim_end().ends_with('/') {
+            // <Category/>: an unnamed class
+            names.push(String::new());
+            rest = &rest[close + 1..];
+            continue;
+        }
+        let text_end = rest.find("</Category>")?;
+        let text = &rest[close + 1..text_end];
+        names.push(
+            quick_xml::escape::unescape(text)
+                .map(|t| t.into_owned())
+                .unwrap_or_else(|_| text.to_string()),
+        );
+        rest = &rest[text_end + "</Category>".len()..];
+    }
+    (!names.is_empty()).then_some(names)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn category_names_round_trip_through_the_sidecar() {
+        let dir = tempfile::tempdir().unwrap();
+        let tif = dir.path().join("m.tif");
+        assert_eq!(read_category_names(&tif), None);
+        let names = vec![
+            "water & sea".to_string(),
+            String::new(),
+            "<road>".to_string(),
+        ];
+        write_class_style(&tif, &names, &[[1, 2, 3]], Some(255)).unwrap();
+        assert_eq!(read_category_names(&tif), Some(names));
+    }
+}

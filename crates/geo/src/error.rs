@@ -198,6 +198,15 @@ pub enum Error {
     },
 
     // ----- the environment ---------------------------------------------------------------------
+    /// Reading a file over HTTP(S) failed (see [`crate::http`]): the server's answer, a
+    /// timeout or a connection failure. `problem` says what exactly.
+    #[error("cannot read {url} over HTTP: {problem}")]
+    Http {
+        /// The URL.
+        url: String,
+        /// What went wrong.
+        problem: HttpProblem,
+    },
     /// Reading or writing failed.
     #[error("i/o error on {path:?}")]
     Io {
@@ -222,12 +231,97 @@ pub enum Error {
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
+    /// The error of a failed read or write of `path`: [`Error::Http`] when `source` carries
+    /// an HTTP failure (an [`HttpSource`](crate::http::HttpSource) read), else [`Error::Io`].
     pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        if let Some(f) = source
+            .get_ref()
+            .and_then(|e| e.downcast_ref::<crate::http::HttpFailure>())
+        {
+            return Error::Http {
+                url: f.url.clone(),
+                problem: f.problem.clone(),
+            };
+        }
         Error::Io {
             path: path.into(),
             source,
         }
     }
+}
+
+/// What went wrong reading a file over HTTP(S) (see [`crate::http`]). `attempts` counts the
+/// requests sent for the read that failed (retries included).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum HttpProblem {
+    /// The server answered with a status other than `206 Partial Content` (or `200` for a
+    /// small file), `404` and `410` aside. `408`, `429` and `5xx` were retried.
+    #[error("the server answered HTTP {code} ({attempts} attempt(s))")]
+    Status {
+        /// The HTTP status code.
+        code: u16,
+        /// Requests sent.
+        attempts: u32,
+    },
+    /// The server answered `404 Not Found` (or `410 Gone`); not retried.
+    #[error("not found (HTTP 404): check the URL, or whether a signed URL has expired")]
+    NotFound,
+    /// The server ignores `Range` headers: it answered `200 OK` with the whole file, which
+    /// is over 1 MiB ([`SMALL_FILE_BYTES`](crate::http::SMALL_FILE_BYTES)). chronomap reads
+    /// remote files only through range requests; download the file instead.
+    #[error(
+        "the server ignores range requests (it answered 200 with the whole file, over 1 MiB); download the file and read it locally"
+    )]
+    RangeIgnored,
+    /// A `206` answer's `Content-Range` is missing, malformed, or names other bytes (or
+    /// another file length) than asked for.
+    #[error("bad Content-Range: {detail}")]
+    BadContentRange {
+        /// What is wrong.
+        detail: String,
+    },
+    /// No complete answer came within the timeout, on every attempt.
+    #[error(
+        "no complete answer within {seconds} s ({attempts} attempt(s)); set CHRONOMAP_HTTP_TIMEOUT_S to wait longer"
+    )]
+    Timeout {
+        /// The timeout that ran out, in seconds (the request's, or the connection's).
+        seconds: f64,
+        /// Requests sent.
+        attempts: u32,
+    },
+    /// Connecting or talking to the server failed (refused, reset, DNS, TLS, malformed
+    /// answer, too many redirects).
+    #[error("connection failed: {detail} ({attempts} attempt(s))")]
+    Connection {
+        /// The HTTP client's message.
+        detail: String,
+        /// Requests sent.
+        attempts: u32,
+    },
+    /// The body ended before the bytes asked for (its `Content-Length`, or the connection,
+    /// ended early).
+    #[error("the answer ended after {got} of the {expected} bytes asked for")]
+    ShortBody {
+        /// Bytes asked for.
+        expected: u64,
+        /// Bytes received.
+        got: u64,
+    },
+    /// The body is longer than the bytes asked for (read no further than one byte past
+    /// them: never buffered).
+    #[error("the answer holds more than the {expected} bytes asked for")]
+    BodyTooLong {
+        /// Bytes asked for.
+        expected: u64,
+    },
+    /// The URL cannot be requested (malformed).
+    #[error("bad URL: {detail}")]
+    BadUrl {
+        /// The HTTP client's message.
+        detail: String,
+    },
 }
 
 /// What is wrong with a TIFF file.
@@ -684,7 +778,7 @@ impl<P: FileProblem> Fail<P> {
         match self {
             Fail::Problem(problem) => problem.at(path),
             Fail::Unsupported(what) => Error::Unsupported { path, what },
-            Fail::Io(source) => Error::Io { path, source },
+            Fail::Io(source) => Error::io(path, source),
         }
     }
 }

@@ -8,9 +8,13 @@
 //!   GMLJP2/GeoJP2 georeferencing, raw `.j2k`; Sentinel-2 bands) and reads pixel
 //!   [`Window`]s of any bands, decoding only the tiles the window touches. [`RasterInfo`] describes the file:
 //!   size, [`SampleType`], [`GeoTransform`], EPSG code, nodata.
+//! - Files over HTTP(S) (Cloud-Optimized GeoTIFFs on object stores, STAC assets) open by
+//!   URL and are read with range requests: only the header and the tiles a window touches
+//!   travel (see [`http`]).
 //! - [`write_geotiff`] writes a whole raster described by a [`RasterSpec`];
 //!   [`GeoTiffWriter`] streams larger-than-memory rasters window by window. Both write to a
-//!   temporary file and rename it into place.
+//!   temporary file and rename it into place; with [`RasterSpec::with_cog`] the file is a
+//!   Cloud-Optimized GeoTIFF with internal overviews ([`CogOptions`]).
 //!
 //! # Example
 //! ```
@@ -34,11 +38,13 @@ mod atomic_file;
 mod chunk_cache;
 mod class_style;
 mod class_table;
+mod cog;
 pub mod crs;
 mod error;
 mod file_pool;
 mod geotransform;
 mod grid;
+pub mod http;
 mod jp2;
 mod mosaic;
 pub mod quicklook;
@@ -57,13 +63,16 @@ pub use class_style::{class_style_paths, write_class_style};
 pub use class_table::{
     BACKGROUND, BUILDING, BurnAs, ClassDef, ClassRule, ClassTable, NODATA, ROAD, VEGETATION, WATER,
 };
+pub use cog::{CogOptions, OverviewResampling};
 pub use error::{
-    ClassTableProblem, Error, Jp2Problem, Result, TiffProblem, Unsupported, VectorProblem,
+    ClassTableProblem, Error, HttpProblem, Jp2Problem, Result, TiffProblem, Unsupported,
+    VectorProblem,
 };
 pub use file_pool::{DEFAULT_MAX_OPEN_FILES, max_open_files, open_file_counts, set_max_open_files};
 pub use geotransform::GeoTransform;
 pub use grid::Grid;
-pub use mosaic::{MosaicSummary, write_vrt_mosaic};
+pub use http::{HttpOptions, HttpSource, is_url};
+pub use mosaic::{MosaicSummary, write_cog_mosaic, write_vrt_mosaic};
 pub use raster_info::{Compression, Interleave, Predictor, RasterInfo};
 pub use rasterize::{
     FeatureSource, RasterizeOptions, RasterizeReport, rasterize, rasterize_files,

@@ -7,6 +7,7 @@ use crate::chunk_cache::{ChunkCache, Decoded};
 use crate::error::{Error, Result};
 use crate::geotransform::GeoTransform;
 use crate::grid::Grid;
+use crate::http::{HttpOptions, HttpSource};
 use crate::jp2::Jp2Image;
 use crate::raster_info::{Compression, Interleave, Predictor, RasterInfo};
 use crate::sample::Sample;
@@ -35,6 +36,10 @@ pub const DEFAULT_CACHE_BYTES: usize = 64 << 20;
 /// be shared by many data-loader threads (`GeoTiffReader: Send + Sync`). Only the strips or
 /// tiles overlapping a window are read and decoded; recently decoded chunks are kept in a
 /// small cache ([`DEFAULT_CACHE_BYTES`]).
+///
+/// Files may be local, members of `.tar` / `.zip` archives, or URLs: an `http(s)://`
+/// path reads a (Cloud-Optimized) GeoTIFF or JPEG 2000 file over HTTP with range requests
+/// (see [`open`](Self::open) and [`crate::http`]).
 ///
 /// Pixel data is returned band-major: `[bands.len(), window.height, window.width]`. Absent
 /// (sparse) tiles read as the nodata value, or 0 without one, as in GDAL.
@@ -111,8 +116,17 @@ impl GeoTiffReader {
     /// read in place; or of a `.zip` archive, `/vsizip/<archive>.zip/<member>`: read in place
     /// when stored, inflated once into a cache file when deflated (see [`crate::archive`]).
     ///
+    /// A path whose text is an `http://` or `https://` URL (or GDAL's `/vsicurl/<url>`; see
+    /// [`crate::is_url`]) is read over HTTP(S) with range requests: one request for the
+    /// header at open, then only the tiles that reads touch (Cloud-Optimized GeoTIFFs, and
+    /// any other TIFF or JPEG 2000 file), with the timeouts and retries of
+    /// [`HttpOptions::from_env`] (see [`crate::http`]; [`open_url`](Self::open_url) takes
+    /// other options).
+    ///
     /// # Errors
-    /// [`Error::Io`] if the file cannot be opened; [`Error::Archive`] for a missing, corrupt
+    /// [`Error::Io`] if the file cannot be opened; [`Error::Http`] if a URL cannot be read
+    /// (not found, a server that ignores ranges, timeouts, ...: [`crate::HttpProblem`]), at
+    /// open or by a later read; [`Error::Archive`] for a missing, corrupt
     /// or unsupported archive member; [`Error::Tiff`] if it is not a valid TIFF
     /// (wrong magic, truncated, IFD past the end, inconsistent strip/tile tables, absurd
     /// sizes); [`Error::Jp2`] if it starts like a JPEG 2000 file but is not a valid one
@@ -121,6 +135,10 @@ impl GeoTiffReader {
     /// complex samples, JPEG 2000 component subsampling, ...).
     pub fn open(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();
+        if let Some(url) = crate::http::url_of(path) {
+            let source = HttpSource::open(url)?;
+            return Self::from_source(path.to_path_buf(), Box::new(source));
+        }
         if let Some(source) = crate::archive::open_archived(path)? {
             // a member of a .tar or .zip archive (see crate::archive)
             return Self::from_source(path.to_path_buf(), source);
@@ -129,6 +147,26 @@ impl GeoTiffReader {
         let file =
             crate::file_pool::PooledFile::open(path, 0, None).map_err(|e| Error::io(path, e))?;
         Self::from_source(path.to_path_buf(), Box::new(file))
+    }
+
+    /// Opens the file at `url` (`http://` or `https://`, or `/vsicurl/<url>`) over HTTP(S)
+    /// with `options` (timeouts, retries, block cache) instead of
+    /// [`HttpOptions::from_env`]. [`path`](Self::path) is then `url`.
+    ///
+    /// # Errors
+    /// [`Error::Http`] with [`HttpProblem::BadUrl`](crate::HttpProblem::BadUrl) for a text
+    /// that is not an HTTP(S) URL; otherwise as [`open`](Self::open).
+    pub fn open_url(url: &str, options: &HttpOptions) -> Result<Self> {
+        let Some(u) = crate::http::url_of(Path::new(url)) else {
+            return Err(Error::Http {
+                url: url.to_string(),
+                problem: crate::error::HttpProblem::BadUrl {
+                    detail: "not an http:// or https:// URL".into(),
+                },
+            });
+        };
+        let source = HttpSource::open_with(u, options)?;
+        Self::from_source(PathBuf::from(url), Box::new(source))
     }
 
     /// Parses a TIFF or JPEG 2000 file held in memory (error messages name the file
@@ -787,7 +825,7 @@ fn wkt_epsg(wkt: &str) -> Option<u32> {
 }
 
 fn read_pam(path: &Path) -> Pam {
-    if crate::archive::is_archive_path(path) {
+    if crate::archive::is_archive_path(path) || crate::http::is_url(path) {
         return Pam::default();
     }
     let mut aux = path.as_os_str().to_owned();

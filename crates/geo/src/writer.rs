@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::io::{Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
+use crate::cog::{CogOptions, Pyramid};
 use crate::error::{Error, Result};
 use crate::geotransform::GeoTransform;
 use crate::grid::Grid;
@@ -66,6 +67,10 @@ pub struct RasterSpec {
     /// for a one-band `u8` raster of classes: written as the TIFF `ColorMap` (palette
     /// photometric), which GDAL reports as the band's colour table and QGIS uses to draw it.
     pub palette: Option<Vec<[u8; 3]>>,
+    /// Write a Cloud-Optimized GeoTIFF (IFDs first, internal overviews, GDAL's COG layout;
+    /// see [`CogOptions`]) instead of a plain tiled file; needs `tile_size`.
+    #[serde(default)]
+    pub cog: Option<CogOptions>,
 }
 
 impl RasterSpec {
@@ -88,6 +93,7 @@ impl RasterSpec {
             band_names: Vec::new(),
             bigtiff: None,
             palette: None,
+            cog: None,
         }
     }
 
@@ -103,6 +109,13 @@ impl RasterSpec {
     /// Sets the colour table of a one-band `u8` class raster (see [`RasterSpec::palette`]).
     pub fn with_palette(mut self, colors: Vec<[u8; 3]>) -> Self {
         self.palette = Some(colors);
+        self
+    }
+
+    /// Writes a Cloud-Optimized GeoTIFF with overviews computed by `options` (see
+    /// [`RasterSpec::cog`]).
+    pub fn with_cog(mut self, options: CogOptions) -> Self {
+        self.cog = Some(options);
         self
     }
 
@@ -210,6 +223,14 @@ impl RasterSpec {
         } else if self.rows_per_strip == 0 {
             return bad("rows_per_strip must be positive");
         }
+        if let Some(cog) = &self.cog {
+            if self.tile_size.is_none() {
+                return bad("a Cloud-Optimized GeoTIFF must be tiled (tile_size)");
+            }
+            if cog.min_size == Some(0) {
+                return bad("CogOptions::min_size must be positive");
+            }
+        }
         if let Some(p) = &self.palette
             && (self.bands != 1 || self.sample_type != SampleType::U8 || p.len() > 256)
         {
@@ -305,6 +326,168 @@ struct PendingRow {
     remaining: usize,
 }
 
+/// How the chunks (tiles or strips) of one image are cut from rows of pixels and encoded
+/// (predictor, compression): shared by the full-resolution image and COG overviews.
+#[derive(Debug, Clone)]
+pub(crate) struct ChunkCodec {
+    /// Image width in pixels.
+    pub(crate) width: usize,
+    /// Image height in pixels.
+    pub(crate) height: usize,
+    pub(crate) chunk_width: usize,
+    pub(crate) chunk_height: usize,
+    pub(crate) tiled: bool,
+    pub(crate) bands: usize,
+    /// Bytes per sample.
+    pub(crate) size: usize,
+    pub(crate) interleave: Interleave,
+    pub(crate) compression: Compression,
+    pub(crate) level: u32,
+    pub(crate) predictor: Predictor,
+    /// One sample of the fill value (nodata or 0), little-endian.
+    pub(crate) fill: Vec<u8>,
+}
+
+impl ChunkCodec {
+    /// The codec of `spec`'s full-resolution image.
+    fn for_spec(spec: &RasterSpec) -> Self {
+        let (chunk_width, chunk_height) = match spec.tile_size {
+            Some(t) => (t, t),
+            None => (spec.width, spec.rows_per_strip.min(spec.height)),
+        };
+        ChunkCodec {
+            width: spec.width,
+            height: spec.height,
+            chunk_width,
+            chunk_height,
+            tiled: spec.tile_size.is_some(),
+            bands: spec.bands,
+            size: spec.sample_type.size_bytes(),
+            interleave: spec.interleave,
+            compression: spec.compression,
+            level: spec.deflate_level,
+            predictor: spec.effective_predictor(),
+            fill: fill_value(spec),
+        }
+    }
+
+    /// The same storage for a `width` x `height` image (a COG overview).
+    pub(crate) fn resized(&self, width: usize, height: usize) -> Self {
+        ChunkCodec {
+            width,
+            height,
+            ..self.clone()
+        }
+    }
+
+    pub(crate) fn across(&self) -> usize {
+        self.width.div_ceil(self.chunk_width)
+    }
+
+    pub(crate) fn down(&self) -> usize {
+        self.height.div_ceil(self.chunk_height)
+    }
+
+    fn planes(&self) -> usize {
+        if self.interleave == Interleave::Band {
+            self.bands
+        } else {
+            1
+        }
+    }
+
+    /// Number of chunks (strips or tiles, every plane).
+    pub(crate) fn chunk_count(&self) -> usize {
+        self.across() * self.down() * self.planes()
+    }
+
+    /// Rows of image in chunk row `cy`.
+    pub(crate) fn rows_in(&self, cy: usize) -> usize {
+        self.chunk_height.min(self.height - cy * self.chunk_height)
+    }
+
+    /// Cuts every chunk of chunk row `cy` out of `data` (`[bands, rows_in(cy), width]`
+    /// little-endian samples), pads edge tiles with the fill value, applies the predictor and
+    /// compresses: `(chunk index, bytes)` in order of plane, then column.
+    pub(crate) fn encode_row(&self, data: &[u8], cy: usize) -> Vec<(usize, Vec<u8>)> {
+        let (width, bands, size) = (self.width, self.bands, self.size);
+        let rows = self.rows_in(cy);
+        let (across, down) = (self.across(), self.down());
+        // tiles are padded to full height, strips are not
+        let chunk_rows = if self.tiled { self.chunk_height } else { rows };
+        let planes: Vec<Option<usize>> = match self.interleave {
+            Interleave::Band => (0..bands).map(Some).collect(),
+            Interleave::Pixel => vec![None],
+        };
+        let spp = if self.interleave == Interleave::Pixel {
+            bands
+        } else {
+            1
+        };
+        let row_bytes = self.chunk_width * spp * size;
+        let mut jobs = Vec::new();
+        for (plane_index, plane) in planes.iter().enumerate() {
+            for cx in 0..across {
+                let col0 = cx * self.chunk_width;
+                let cols = self.chunk_width.min(width - col0);
+                let mut chunk = Vec::with_capacity(row_bytes * chunk_rows);
+                for r in 0..chunk_rows {
+                    let start = chunk.len();
+                    if r < rows {
+                        match plane {
+                            Some(b) => {
+                                let o = ((b * rows + r) * width + col0) * size;
+                                chunk.extend_from_slice(&data[o..o + cols * size]);
+                            }
+                            None => {
+                                for c in col0..col0 + cols {
+                                    for b in 0..bands {
+                                        let o = ((b * rows + r) * width + c) * size;
+                                        chunk.extend_from_slice(&data[o..o + size]);
+                                    }
+                                }
+                            }
+                        }
+                    }
+                    while chunk.len() < start + row_bytes {
+                        chunk.extend_from_slice(&self.fill);
+                    }
+                }
+                let index = plane_index * across * down + cy * across + cx;
+                jobs.push((index, chunk));
+            }
+        }
+        let (compression, level, predictor) = (self.compression, self.level, self.predictor);
+        let encode = move |chunk: &mut Vec<u8>| -> Vec<u8> {
+            match predictor {
+                Predictor::None => {}
+                Predictor::Horizontal => apply_horizontal(chunk, row_bytes, spp, size, true),
+                Predictor::FloatingPoint => apply_floating_point(chunk, row_bytes, spp, size),
+            }
+            compress(chunk, compression, level)
+        };
+        encode_parallel(jobs, &encode)
+    }
+}
+
+/// One sample of `spec`'s fill value (nodata, or 0 without one), little-endian.
+fn fill_value(spec: &RasterSpec) -> Vec<u8> {
+    let mut fill = Vec::new();
+    let nodata = spec.nodata.unwrap_or(0.0);
+    match spec.sample_type {
+        SampleType::U8 => u8::from_f64(nodata).put_le(&mut fill),
+        SampleType::I8 => i8::from_f64(nodata).put_le(&mut fill),
+        SampleType::F16 => unreachable!("RasterSpec::validate rejects Float16 for writing"),
+        SampleType::U16 => u16::from_f64(nodata).put_le(&mut fill),
+        SampleType::I16 => i16::from_f64(nodata).put_le(&mut fill),
+        SampleType::U32 => u32::from_f64(nodata).put_le(&mut fill),
+        SampleType::I32 => i32::from_f64(nodata).put_le(&mut fill),
+        SampleType::F32 => f32::from_f64(nodata).put_le(&mut fill),
+        SampleType::F64 => nodata.put_le(&mut fill),
+    }
+    fill
+}
+
 /// Streaming GeoTIFF writer: pixels arrive window by window in any order, each finished row
 /// of tiles (or strip) is compressed and appended at once, so memory holds only the rows of
 /// tiles that windows currently overlap.
@@ -312,6 +495,12 @@ struct PendingRow {
 /// The file is built as a temporary file in the destination directory and renamed to `path`
 /// by [`finish`](Self::finish); dropping the writer without finishing deletes it. Pixels
 /// never written are filled with the nodata value (0 without one).
+///
+/// With [`RasterSpec::cog`], each finished row of tiles also feeds the overview pyramid
+/// (one row of tiles per level, about a row of full-resolution tiles in all, when rows of
+/// tiles complete top to bottom; rows completed out of order are read back from the
+/// temporary file by `finish`), and `finish` rewrites everything in COG order into a
+/// second temporary file (see [`CogOptions`]).
 ///
 /// # Examples
 /// ```
@@ -333,9 +522,9 @@ pub struct GeoTiffWriter {
     tmp: Option<tempfile::NamedTempFile>,
     bigtiff: bool,
     predictor: Predictor,
+    codec: ChunkCodec,
     chunk_width: usize,
     chunk_height: usize,
-    across: usize,
     down: usize,
     offsets: Vec<u64>,
     counts: Vec<u64>,
@@ -343,6 +532,9 @@ pub struct GeoTiffWriter {
     pending: BTreeMap<usize, PendingRow>,
     done_rows: Vec<bool>,
     fill: Vec<u8>,
+    /// COG overviews being built, and the chunk rows fed to them so far (in order).
+    pyramid: Option<Pyramid>,
+    fed_rows: usize,
 }
 
 impl std::fmt::Debug for GeoTiffWriter {
@@ -367,61 +559,34 @@ impl GeoTiffWriter {
         let bigtiff = spec
             .bigtiff
             .unwrap_or(spec.data_bytes() > BIGTIFF_THRESHOLD);
-        let header: Vec<u8> = if bigtiff {
-            [
-                b"II\x2b\x00".as_slice(),
-                &8u16.to_le_bytes(),
-                &0u16.to_le_bytes(),
-                &0u64.to_le_bytes(),
-            ]
-            .concat()
-        } else {
-            [b"II\x2a\x00".as_slice(), &0u32.to_le_bytes()].concat()
-        };
+        let header = tiff_header(bigtiff, 0);
         tmp.as_file_mut()
             .write_all(&header)
             .map_err(|e| Error::io(&path, e))?;
-        let (chunk_width, chunk_height) = match spec.tile_size {
-            Some(t) => (t, t),
-            None => (spec.width, spec.rows_per_strip.min(spec.height)),
+        let codec = ChunkCodec::for_spec(&spec);
+        let n = codec.chunk_count();
+        let pyramid = match &spec.cog {
+            Some(cog) => Some(Pyramid::new(&path, &spec, cog, &codec)?),
+            None => None,
         };
-        let across = spec.width.div_ceil(chunk_width);
-        let down = spec.height.div_ceil(chunk_height);
-        let planes = if spec.interleave == Interleave::Band {
-            spec.bands
-        } else {
-            1
-        };
-        let n = across * down * planes;
-        let mut fill = Vec::new();
-        let nodata = spec.nodata.unwrap_or(0.0);
-        match spec.sample_type {
-            SampleType::U8 => u8::from_f64(nodata).put_le(&mut fill),
-            SampleType::I8 => i8::from_f64(nodata).put_le(&mut fill),
-            SampleType::F16 => unreachable!("RasterSpec::validate rejects Float16 for writing"),
-            SampleType::U16 => u16::from_f64(nodata).put_le(&mut fill),
-            SampleType::I16 => i16::from_f64(nodata).put_le(&mut fill),
-            SampleType::U32 => u32::from_f64(nodata).put_le(&mut fill),
-            SampleType::I32 => i32::from_f64(nodata).put_le(&mut fill),
-            SampleType::F32 => f32::from_f64(nodata).put_le(&mut fill),
-            SampleType::F64 => nodata.put_le(&mut fill),
-        }
         Ok(GeoTiffWriter {
             predictor: spec.effective_predictor(),
             path,
             tmp: Some(tmp),
             bigtiff,
-            chunk_width,
-            chunk_height,
-            across,
-            down,
+            chunk_width: codec.chunk_width,
+            chunk_height: codec.chunk_height,
+            down: codec.down(),
             offsets: vec![0; n],
             counts: vec![0; n],
             pos: header.len() as u64,
             pending: BTreeMap::new(),
-            done_rows: vec![false; down],
-            fill,
+            done_rows: vec![false; codec.down()],
+            fill: codec.fill.clone(),
+            codec,
             spec,
+            pyramid,
+            fed_rows: 0,
         })
     }
 
@@ -514,15 +679,15 @@ impl GeoTiffWriter {
         self.write_window(Window::new(0, row, self.spec.width, n_rows), data)
     }
 
-    /// Compresses and appends every chunk of chunk row `cy`.
+    /// Compresses and appends every chunk of chunk row `cy` (and feeds it to the COG
+    /// overviews when it is the next row they need).
     fn flush_row(&mut self, cy: usize) -> Result<()> {
         let Some(mut pending) = self.pending.remove(&cy) else {
             return Ok(());
         };
         let size = self.spec.sample_type.size_bytes();
         let (width, bands) = (self.spec.width, self.spec.bands);
-        let row0 = cy * self.chunk_height;
-        let rows = self.chunk_height.min(self.spec.height - row0);
+        let rows = self.codec.rows_in(cy);
         if pending.remaining > 0 {
             for p in 0..rows * width {
                 if !pending.written[p] {
@@ -533,66 +698,25 @@ impl GeoTiffWriter {
                 }
             }
         }
-        let tiled = self.spec.tile_size.is_some();
-        // tiles are padded to full height, strips are not
-        let chunk_rows = if tiled { self.chunk_height } else { rows };
-        let planes: Vec<Option<usize>> = match self.spec.interleave {
-            Interleave::Band => (0..bands).map(Some).collect(),
-            Interleave::Pixel => vec![None],
-        };
-        let spp = if self.spec.interleave == Interleave::Pixel {
-            bands
-        } else {
-            1
-        };
-        let row_bytes = self.chunk_width * spp * size;
-        let mut jobs = Vec::new();
-        for (plane_index, plane) in planes.iter().enumerate() {
-            for cx in 0..self.across {
-                let col0 = cx * self.chunk_width;
-                let cols = self.chunk_width.min(width - col0);
-                let mut chunk = Vec::with_capacity(row_bytes * chunk_rows);
-                for r in 0..chunk_rows {
-                    let start = chunk.len();
-                    if r < rows {
-                        match plane {
-                            Some(b) => {
-                                let o = ((b * rows + r) * width + col0) * size;
-                                chunk.extend_from_slice(&pending.data[o..o + cols * size]);
-                            }
-                            None => {
-                                for c in col0..col0 + cols {
-                                    for b in 0..bands {
-                                        let o = ((b * rows + r) * width + c) * size;
-                                        chunk.extend_from_slice(&pending.data[o..o + size]);
-                                    }
-                                }
-                            }
-                        }
-                    }
-                    while chunk.len() < start + row_bytes {
-                        chunk.extend_from_slice(&self.fill);
-                    }
-                }
-                let index = plane_index * self.across * self.down + cy * self.across + cx;
-                jobs.push((index, chunk));
-            }
+        // the overviews take the row (on their own thread) while its tiles are encoded
+        let feed = self.pyramid.as_mut().filter(|_| cy == self.fed_rows);
+        let fed = feed.is_some();
+        let codec = &self.codec;
+        let data = &pending.data;
+        let (encoded, pushed) = std::thread::scope(|s| {
+            let overviews = feed.map(|p| s.spawn(move || p.push_le_rows(data, rows)));
+            let encoded = codec.encode_row(data, cy);
+            let pushed = overviews.map(|h| {
+                h.join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            });
+            (encoded, pushed)
+        });
+        pushed.transpose()?;
+        if fed {
+            self.fed_rows += 1;
         }
         drop(pending);
-        let (compression, level, predictor) = (
-            self.spec.compression,
-            self.spec.deflate_level,
-            self.predictor,
-        );
-        let encode = move |chunk: &mut Vec<u8>| -> Vec<u8> {
-            match predictor {
-                Predictor::None => {}
-                Predictor::Horizontal => apply_horizontal(chunk, row_bytes, spp, size, true),
-                Predictor::FloatingPoint => apply_floating_point(chunk, row_bytes, spp, size),
-            }
-            compress(chunk, compression, level)
-        };
-        let encoded = encode_parallel(jobs, &encode);
         let path = self.path.clone();
         let Some(tmp) = self.tmp.as_mut() else {
             return Ok(());
@@ -610,7 +734,8 @@ impl GeoTiffWriter {
     }
 
     /// Writes the remaining rows (unwritten pixels as nodata/0), the IFD and GeoTIFF tags,
-    /// and renames the temporary file to the destination path.
+    /// and renames the temporary file to the destination path. For a COG
+    /// ([`RasterSpec::cog`]) it completes the overviews and writes the file in COG layout.
     ///
     /// # Errors
     /// [`Error::Io`]; [`Error::InvalidSpec`] if a file forced to classic TIFF outgrew 4 GiB.
@@ -618,9 +743,7 @@ impl GeoTiffWriter {
         for cy in 0..self.down {
             if !self.done_rows[cy] {
                 if !self.pending.contains_key(&cy) {
-                    let rows = self
-                        .chunk_height
-                        .min(self.spec.height - cy * self.chunk_height);
+                    let rows = self.codec.rows_in(cy);
                     let n = rows * self.spec.width;
                     self.pending.insert(
                         cy,
@@ -634,17 +757,33 @@ impl GeoTiffWriter {
                 self.flush_row(cy)?;
             }
         }
+        self.write_plain_ifd()?;
+        if self.pyramid.is_some() {
+            return self.finish_cog();
+        }
+        let path = self.path.clone();
+        let Some(tmp) = self.tmp.take() else {
+            return Ok(());
+        };
+        tmp.persist(&self.path)
+            .map_err(|e| Error::io(&path, e.error))?;
+        Ok(())
+    }
+
+    /// Appends the IFD to the temporary file and points the header at it: the temporary
+    /// file is then a complete plain GeoTIFF.
+    fn write_plain_ifd(&mut self) -> Result<()> {
         let ifd_offset = self.pos + self.pos % 2;
         if !self.bigtiff && ifd_offset > u32::MAX as u64 - (1 << 20) {
             return Err(Error::InvalidSpec {
                 problem: "the file outgrew 4 GiB as classic TIFF; write it with with_bigtiff(true)",
             });
         }
-        let mut ifd = self.build_ifd();
+        let mut ifd = self.build_ifd(None, &self.offsets, &self.counts, self.bigtiff);
         let bytes = ifd.encode(ifd_offset, self.bigtiff);
         let path = self.path.clone();
         let io = |e| Error::io(&path, e);
-        let Some(mut tmp) = self.tmp.take() else {
+        let Some(tmp) = self.tmp.as_mut() else {
             return Ok(());
         };
         let f = tmp.as_file_mut();
@@ -652,25 +791,96 @@ impl GeoTiffWriter {
             f.write_all(&[0]).map_err(io)?;
         }
         f.write_all(&bytes).map_err(io)?;
-        if self.bigtiff {
-            f.seek(SeekFrom::Start(8)).map_err(io)?;
-            f.write_all(&ifd_offset.to_le_bytes()).map_err(io)?;
-        } else {
-            f.seek(SeekFrom::Start(4)).map_err(io)?;
-            f.write_all(&(ifd_offset as u32).to_le_bytes())
-                .map_err(io)?;
-        }
+        f.seek(SeekFrom::Start(0)).map_err(io)?;
+        f.write_all(&tiff_header(self.bigtiff, ifd_offset))
+            .map_err(io)?;
+        f.seek(SeekFrom::End(0)).map_err(io)?;
         f.flush().map_err(io)?;
-        tmp.persist(&self.path)
-            .map_err(|e| Error::io(&path, e.error))?;
         Ok(())
     }
 
-    fn build_ifd(&self) -> IfdBuilder {
+    /// Completes the overviews (reading back, from the complete temporary file, the rows of
+    /// tiles that were not fed in order) and writes the COG next to the destination.
+    fn finish_cog(mut self) -> Result<()> {
+        let Some(mut pyramid) = self.pyramid.take() else {
+            return Ok(());
+        };
+        let Some(tmp) = self.tmp.take() else {
+            return Ok(());
+        };
+        if self.fed_rows < self.down {
+            let r = crate::reader::GeoTiffReader::open(tmp.path())?;
+            let bands: Vec<usize> = (0..self.spec.bands).collect();
+            for cy in self.fed_rows..self.down {
+                let rows = self.codec.rows_in(cy);
+                let win = Window::new(0, cy * self.chunk_height, self.spec.width, rows);
+                let data: Vec<f64> = r.read_window_as(win, &bands)?;
+                pyramid.push_rows(&data, rows)?;
+            }
+        }
+        let overviews = pyramid.finish()?;
+        let mut levels = vec![crate::cog::LevelData {
+            width: self.spec.width,
+            height: self.spec.height,
+            counts: self.counts.clone(),
+            src_offsets: self.offsets.clone(),
+            src: tmp.as_file(),
+        }];
+        for o in &overviews.levels {
+            levels.push(crate::cog::LevelData {
+                width: o.width,
+                height: o.height,
+                counts: o.counts.clone(),
+                src_offsets: o.offsets.clone(),
+                src: &overviews.spool,
+            });
+        }
+        let ghost = crate::cog::ghost_area(self.spec.bands, self.spec.interleave);
+        let build = |level: usize, offsets: &[u64], counts: &[u64], bigtiff: bool| {
+            let size = (level > 0).then(|| (levels[level].width, levels[level].height));
+            self.build_ifd(size, offsets, counts, bigtiff)
+        };
+        let mut layout = crate::cog::plan(&levels, &ghost, self.bigtiff, &build);
+        if !layout.fits_classic() {
+            match self.spec.bigtiff {
+                Some(false) => {
+                    return Err(Error::InvalidSpec {
+                        problem: "the COG outgrew 4 GiB as classic TIFF; write it with with_bigtiff(true)",
+                    });
+                }
+                _ => layout = crate::cog::plan(&levels, &ghost, true, &build),
+            }
+        }
+        let mut out =
+            crate::atomic_file::temp_next_to(&self.path).map_err(|e| Error::io(&self.path, e))?;
+        crate::cog::write(out.as_file_mut(), &levels, &ghost, &layout, &build)
+            .map_err(|e| Error::io(&self.path, e))?;
+        drop(levels);
+        out.persist(&self.path)
+            .map_err(|e| Error::io(&self.path, e.error))?;
+        drop(tmp);
+        Ok(())
+    }
+
+    /// The IFD of the full-resolution image (`overview: None`) or of an overview of size
+    /// `overview`: same storage tags and colour table; georeferencing, band names and
+    /// `Software` only on the full resolution, `NewSubfileType` = 1 (reduced resolution) on
+    /// overviews.
+    fn build_ifd(
+        &self,
+        overview: Option<(usize, usize)>,
+        offsets: &[u64],
+        counts: &[u64],
+        bigtiff: bool,
+    ) -> IfdBuilder {
         let s = &self.spec;
         let mut ifd = IfdBuilder::default();
-        ifd.long(tags::IMAGE_WIDTH, s.width as u32);
-        ifd.long(tags::IMAGE_LENGTH, s.height as u32);
+        let (width, height) = overview.unwrap_or((s.width, s.height));
+        if overview.is_some() {
+            ifd.long(tags::NEW_SUBFILE_TYPE, 1);
+        }
+        ifd.long(tags::IMAGE_WIDTH, width as u32);
+        ifd.long(tags::IMAGE_LENGTH, height as u32);
         let bits = (s.sample_type.size_bytes() * 8) as u16;
         ifd.shorts(tags::BITS_PER_SAMPLE, &vec![bits; s.bands]);
         ifd.short(tags::COMPRESSION, s.compression.tiff_code());
@@ -694,22 +904,24 @@ impl GeoTiffWriter {
                 1
             },
         );
-        ifd.ascii(
-            tags::SOFTWARE,
-            concat!("chronomap-geo ", env!("CARGO_PKG_VERSION")),
-        );
+        if overview.is_none() {
+            ifd.ascii(
+                tags::SOFTWARE,
+                concat!("chronomap-geo ", env!("CARGO_PKG_VERSION")),
+            );
+        }
         if self.predictor != Predictor::None {
             ifd.short(tags::PREDICTOR, self.predictor.tiff_code());
         }
         if s.tile_size.is_some() {
             ifd.long(tags::TILE_WIDTH, self.chunk_width as u32);
             ifd.long(tags::TILE_LENGTH, self.chunk_height as u32);
-            ifd.offsets(tags::TILE_OFFSETS, &self.offsets, self.bigtiff);
-            ifd.offsets(tags::TILE_BYTE_COUNTS, &self.counts, self.bigtiff);
+            ifd.offsets(tags::TILE_OFFSETS, offsets, bigtiff);
+            ifd.offsets(tags::TILE_BYTE_COUNTS, counts, bigtiff);
         } else {
             ifd.long(tags::ROWS_PER_STRIP, self.chunk_height as u32);
-            ifd.offsets(tags::STRIP_OFFSETS, &self.offsets, self.bigtiff);
-            ifd.offsets(tags::STRIP_BYTE_COUNTS, &self.counts, self.bigtiff);
+            ifd.offsets(tags::STRIP_OFFSETS, offsets, bigtiff);
+            ifd.offsets(tags::STRIP_BYTE_COUNTS, counts, bigtiff);
         }
         if s.bands > 1 {
             ifd.shorts(tags::EXTRA_SAMPLES, &vec![0; s.bands - 1]); // unspecified
@@ -718,6 +930,12 @@ impl GeoTiffWriter {
             tags::SAMPLE_FORMAT,
             &vec![s.sample_type.tiff_sample_format(); s.bands],
         );
+        if let Some(nd) = s.nodata {
+            ifd.ascii(tags::GDAL_NODATA, &format_nodata(nd));
+        }
+        if overview.is_some() {
+            return ifd;
+        }
         if let Some(gt) = &s.geotransform {
             match geo_tags(gt) {
                 GeoTags::ScaleTiepoint { scale, tiepoint } => {
@@ -746,10 +964,22 @@ impl GeoTiffWriter {
             xml.push_str("</GDALMetadata>");
             ifd.ascii(tags::GDAL_METADATA, &xml);
         }
-        if let Some(nd) = s.nodata {
-            ifd.ascii(tags::GDAL_NODATA, &format_nodata(nd));
-        }
         ifd
+    }
+}
+
+/// The 8-byte (classic) or 16-byte (BigTIFF) little-endian header pointing at `first_ifd`.
+pub(crate) fn tiff_header(bigtiff: bool, first_ifd: u64) -> Vec<u8> {
+    if bigtiff {
+        [
+            b"II\x2b\x00".as_slice(),
+            &8u16.to_le_bytes(),
+            &0u16.to_le_bytes(),
+            &first_ifd.to_le_bytes(),
+        ]
+        .concat()
+    } else {
+        [b"II\x2a\x00".as_slice(), &(first_ifd as u32).to_le_bytes()].concat()
     }
 }
 

@@ -5,7 +5,9 @@ use std::path::{Path, PathBuf};
 
 use burn::prelude::*;
 use chronomap_data::{NormStats, QUALITY_NODATA, SceneSeries};
-use chronomap_geo::{GeoTiffWriter, RasterSpec, SampleType, Window as PixelWindow};
+use chronomap_geo::{
+    CogOptions, GeoTiffWriter, OverviewResampling, RasterSpec, SampleType, Window as PixelWindow,
+};
 use chronomap_model::SpatioTemporalNet;
 use indicatif::ProgressBar;
 use serde::{Deserialize, Serialize};
@@ -353,18 +355,23 @@ fn run_to_files(
             }
             let _ = kind;
             let cpath = out_dir.join(format!("{}_{tag}.tif", names[d]));
+            // Cloud-Optimized GeoTIFFs: mode overviews keep class values (and the palette),
+            // average overviews of probabilities
             let classes = GeoTiffWriter::create(
                 &cpath,
                 spec_for(series, 1, SampleType::U8)
                     .with_band_names([format!("{tag} classes")])
-                    .with_palette(palette.clone()),
+                    .with_palette(palette.clone())
+                    .with_cog(CogOptions::new(OverviewResampling::Mode)),
             )?;
             let ppath = out_dir.join(format!("{}_{tag}_probs.tif", names[d]));
             let with_probs = products.probability_dates.contains(&d);
             let probs = if with_probs {
                 Some(GeoTiffWriter::create(
                     &ppath,
-                    spec_for(series, k, SampleType::F32).with_band_names(card.classes.clone()),
+                    spec_for(series, k, SampleType::F32)
+                        .with_band_names(card.classes.clone())
+                        .with_cog(CogOptions::new(OverviewResampling::Average)),
                 )?)
             } else {
                 None

@@ -1,6 +1,6 @@
 //! `chronomap series`: Landsat Collection 2 Level-2 scenes or Sentinel-2 L1C / L2A products
-//! as downloaded, or STAC items with local assets -> a series manifest (no GDAL step), with
-//! what was found printed.
+//! as downloaded, or STAC items (local or `https://` assets) -> a series manifest (no GDAL
+//! step), with what was found printed.
 
 use std::collections::BTreeSet;
 use std::io::Write;
@@ -362,7 +362,7 @@ fn print_summary(
     Ok(())
 }
 
-/// `chronomap series` on STAC Item / ItemCollection files with local assets.
+/// `chronomap series` on STAC Item / ItemCollection files (local or `http(s)://` assets).
 fn run_stac(args: &Args, dir: &Path, bands: &[String]) -> anyhow::Result<()> {
     let mut manifest = chronomap::data::products::stac_manifest(&args.sources, bands, dir)
         .context("reading the STAC items")?;

@@ -30,9 +30,10 @@ use crate::error::{Error, ProductProblem, Result};
 
 /// A path as a manifest in `dir` should hold it: relative when under `dir`, else absolute;
 /// `/vsitar/` and `/vsizip/` paths as they are (already absolute, and `std::path::absolute`
-/// would fold their `//`). Also what `chronomap series --labels` uses.
+/// would fold their `//`); URLs (`http(s)://`, see [`chronomap_geo::is_url`]) as they are.
+/// Also what `chronomap series --labels` uses.
 pub fn manifest_path(dir: &Path, p: &Path) -> PathBuf {
-    if chronomap_geo::archive::is_archive_path(p) {
+    if chronomap_geo::archive::is_archive_path(p) || chronomap_geo::is_url(p) {
         return p.to_path_buf();
     }
     let abs = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());

@@ -10,8 +10,12 @@
 //!   the series' nodata.
 //! - Items of several tiles (`s2:mgrs_tile`, `mgrs:*`, `landsat:wrs_path`/`row`) are refused
 //!   as one series.
-//! - `href`s are paths (relative to the JSON file) or `file://` URLs. `http(s)://` assets are
-//!   not read yet: download them (the error says which).
+//! - `href`s are paths (relative to the JSON file), `file://` URLs, or `http://` /
+//!   `https://` URLs (public COGs such as earth-search's `sentinel-cogs` bucket, presigned
+//!   URLs): those stay URLs in the manifest, are not checked when it is built, and are read
+//!   with HTTP range requests (only the header and the tiles a window touches; timeouts,
+//!   retries and errors in `chronomap_geo::http`). `s3://` hrefs are refused: use the
+//!   bucket's `https://` endpoint (`https://BUCKET.s3.REGION.amazonaws.com/KEY`).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -127,14 +131,18 @@ fn asset<'a>(item: &'a Value, band: &str) -> Option<&'a Value> {
     find(band).or_else(|| alias.and_then(find))
 }
 
-/// A local path for an asset `href` of the Item file `json`.
+/// The path for an asset `href` of the Item file `json`: a local file (checked to exist), or
+/// an `http(s)://` URL as it is (not checked: reading it tells).
 fn local(json: &Path, href: &str) -> Result<PathBuf> {
-    if href.starts_with("http://") || href.starts_with("https://") || href.starts_with("s3://") {
+    if chronomap_geo::is_url(Path::new(href)) {
+        return Ok(PathBuf::from(href));
+    }
+    if href.starts_with("s3://") {
         return Err(bad(
             json,
             ProductProblem::Unsupported {
                 what: format!(
-                    "asset {href} is remote; chronomap does not read HTTP/S3 assets yet: download them and point the hrefs at the files"
+                    "asset {href} is an s3:// URL, which chronomap does not read: use the bucket's https:// endpoint (https://BUCKET.s3.REGION.amazonaws.com/KEY) or a presigned URL in the href"
                 ),
             },
         ));
@@ -157,7 +165,7 @@ fn local(json: &Path, href: &str) -> Result<PathBuf> {
 ///
 /// # Errors
 /// [`Error::Product`]: unreadable JSON, an Item without `datetime`, a band no asset provides
-/// ([`ProductProblem::UnknownBand`]), a missing or remote asset file, Items of several
+/// ([`ProductProblem::UnknownBand`]), a missing local asset file or an `s3://` href, Items of several
 /// tiles ([`ProductProblem::MixedTiles`]) or of one date ([`ProductProblem::DuplicateDate`]),
 /// bands with different scale/offset ([`ProductProblem::MixedScale`]).
 pub fn stac_manifest(

@@ -3,6 +3,7 @@
 
 mod collection;
 mod dataset;
+mod http_server;
 mod landsat;
 mod sentinel2;
 mod series;

@@ -1,5 +1,6 @@
 //! STAC ItemCollections with local COG assets, shaped as earth-search's `sentinel-2-l2a`
-//! items (10 m bands, 20 m `swir16` and `scl`, `raster:bands` scale/offset/nodata).
+//! items (10 m bands, 20 m `swir16` and `scl`, `raster:bands` scale/offset/nodata), and with
+//! `http://` assets served by a local test server (`http_server.rs`).
 
 use std::path::Path;
 
@@ -115,15 +116,14 @@ fn stac_sentinel2_items_make_a_series_without_gdal() {
         img[4 * plane + 99]
     );
 
-    // remote assets, a band no asset provides, items of two tiles
+    // s3:// assets, a band no asset provides, items of two tiles
     let mut remote = item(dir.path(), "2020-03-01", "28QCD", "");
-    remote["assets"]["red"]["href"] =
-        json!("https://sentinel-cogs.s3.us-west-2.amazonaws.com/x/B04.tif");
+    remote["assets"]["red"]["href"] = json!("s3://sentinel-cogs/x/B04.tif");
     let r = dir.path().join("remote.json");
     std::fs::write(&r, remote.to_string()).unwrap();
     let e = stac_manifest(std::slice::from_ref(&r), &bands, dir.path()).unwrap_err();
     assert!(
-        e.to_string().contains("https://sentinel-cogs") && e.to_string().contains("download"),
+        e.to_string().contains("s3://sentinel-cogs") && e.to_string().contains("https://"),
         "{e}"
     );
     let e = stac_manifest(
@@ -170,4 +170,63 @@ fn stac_sentinel2_items_make_a_series_without_gdal() {
         ),
         "{e:?}"
     );
+}
+
+/// Items whose asset hrefs are `http://127.0.0.1:PORT/...` URLs make a manifest that keeps
+/// the URLs (not joined to its folder, not checked on disk) and a series that reads the
+/// same pixels, masks included, as the one of the same items with local hrefs.
+#[test]
+fn stac_items_with_http_assets_read_like_local_ones() {
+    use crate::http_server::{Mode, Server};
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), Mode::Normal);
+    let prefix = server.url("");
+    let days = ["2020-01-15", "2020-02-04"];
+    let write = |name: &str, prefix: &str| {
+        let items: Vec<_> = days
+            .iter()
+            .map(|d| item(dir.path(), d, "28QCD", prefix))
+            .collect();
+        let p = dir.path().join(name);
+        let fc = json!({ "type": "FeatureCollection", "features": items });
+        std::fs::write(&p, fc.to_string()).unwrap();
+        p
+    };
+    let local_json = write("local.json", "");
+    let remote_json = write("remote.json", &prefix);
+    let bands: Vec<String> = ["blue", "red", "nir", "swir16"].map(String::from).to_vec();
+    // the remote manifest lives in another folder: a URL must not be joined to it
+    let elsewhere = tempfile::tempdir().unwrap();
+    let m = stac_manifest(std::slice::from_ref(&remote_json), &bands, elsewhere.path()).unwrap();
+    let red = &m.dates[0].bands.as_ref().unwrap()["red"];
+    assert_eq!(red.to_str().unwrap(), format!("{prefix}2020-01-15_red.tif"));
+    let mask = m.dates[1].mask.as_ref().unwrap().path();
+    assert_eq!(
+        mask.to_str().unwrap(),
+        format!("{prefix}2020-02-04_scl.tif")
+    );
+    let remote_manifest = elsewhere.path().join("manifest.json");
+    m.save(&remote_manifest).unwrap();
+    let local_manifest = dir.path().join("manifest.json");
+    stac_manifest(std::slice::from_ref(&local_json), &bands, dir.path())
+        .unwrap()
+        .save(&local_manifest)
+        .unwrap();
+    let local = SceneSeries::open(&local_manifest).unwrap();
+    let remote = SceneSeries::open(&remote_manifest).unwrap();
+    assert_eq!(remote.len(), 2);
+    assert_eq!(
+        (remote.width(), remote.height()),
+        (local.width(), local.height())
+    );
+    for date in 0..2 {
+        for w in [Window::full(32, 32), Window::new(3, 5, 20, 17)] {
+            assert_eq!(
+                remote.read_date(date, w).unwrap(),
+                local.read_date(date, w).unwrap(),
+                "date {date}, window {w:?}"
+            );
+        }
+    }
+    assert!(server.requests() > 0);
 }

@@ -64,6 +64,12 @@ impl IfdBuilder {
     /// Bytes of the IFD placed at `offset`, followed by its out-of-line values; the next-IFD
     /// pointer is 0.
     pub(crate) fn encode(&mut self, offset: u64, bigtiff: bool) -> Vec<u8> {
+        self.encode_chained(offset, bigtiff, 0)
+    }
+
+    /// As [`encode`](Self::encode), with `next` as the next-IFD pointer (COG overviews). The
+    /// length does not depend on `offset` or `next`.
+    pub(crate) fn encode_chained(&mut self, offset: u64, bigtiff: bool, next: u64) -> Vec<u8> {
         self.entries.sort_by_key(|e| e.0);
         let (count_size, entry_size, ptr_size) = if bigtiff { (8, 20, 8) } else { (2, 12, 4) };
         let n = self.entries.len();
@@ -100,7 +106,11 @@ impl IfdBuilder {
                 values_at = offset + (count_size + n * entry_size + ptr_size + values.len()) as u64;
             }
         }
-        out.extend_from_slice(&vec![0u8; ptr_size]);
+        if bigtiff {
+            out.extend_from_slice(&next.to_le_bytes());
+        } else {
+            out.extend_from_slice(&(next as u32).to_le_bytes());
+        }
         out.extend_from_slice(&values);
         out
     }

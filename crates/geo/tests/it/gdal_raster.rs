@@ -883,6 +883,19 @@ fn vrt_mosaic_opens_in_gdal_with_the_expected_pixels() {
         }
     }
     assert_eq!(got, want);
+    // the same mosaic as one COG: the VRT's pixels
+    let cog = dir.path().join("mosaic_cog.tif");
+    let s2 = chronomap_geo::write_cog_mosaic(&[pa.clone(), pb.clone()], &cog, None).unwrap();
+    assert_eq!(s2, s);
+    let text = run("gdalinfo", &[cog.to_str().unwrap()]);
+    assert!(text.contains("LAYOUT=COG"), "{text}");
+    let info = gdalinfo(&cog, false);
+    assert_eq!(info["size"], serde_json::json!([12, 8]));
+    assert_eq!(
+        gdal_geotransform(&info),
+        Some([x0, 10.0, 0.0, y0, 0.0, -10.0])
+    );
+    assert_eq!(gdal_pixels(&cog, dir.path()), gdal_pixels(&tif, dir.path()));
     // another pixel size is refused, naming the file
     let spec = RasterSpec::new(4, 3, 1, SampleType::U8)
         .with_geotransform(GeoTransform::north_up(x0, y0, 20.0))
@@ -894,4 +907,78 @@ fn vrt_mosaic_opens_in_gdal_with_the_expected_pixels() {
         e.to_string().contains("c20.tif") && e.to_string().contains("pixel size"),
         "{e}"
     );
+}
+
+/// `write_cog_mosaic` of two overlapping paletted class maps with class sidecars (the
+/// second on top, nodata 255 transparent): a COG (`LAYOUT=COG`, overviews, the first
+/// input's colour table and category names) whose pixels equal `gdal_translate` of the VRT
+/// of the same inputs, with mode overviews.
+#[test]
+fn cog_mosaic_equals_the_vrt_and_keeps_classes() {
+    require_gdal!();
+    let dir = tempfile::tempdir().unwrap();
+    let (x0, y0) = (355_000.0, 1_780_000.0);
+    let colors = vec![[10, 20, 30], [220, 40, 40], [0, 128, 255], [90, 200, 90]];
+    let names: Vec<String> = ["water", "building", "road", "trees"]
+        .map(String::from)
+        .to_vec();
+    let write = |name: &str, w: usize, h: usize, gx: f64, gy: f64, seed: usize| {
+        let spec = RasterSpec::new(w, h, 1, SampleType::U8)
+            .with_geotransform(GeoTransform::north_up(gx, gy, 10.0))
+            .with_epsg(32628)
+            .with_nodata(255.0)
+            .with_tile_size(64)
+            .with_palette(colors.clone());
+        let data: Vec<u8> = (0..w * h)
+            .map(|i| {
+                let (r, c) = (i / w, i % w);
+                if (r + c + seed).is_multiple_of(11) {
+                    255
+                } else {
+                    ((r / 7 + c / 5 + seed) % 4) as u8
+                }
+            })
+            .collect();
+        let p = dir.path().join(name);
+        write_geotiff(&p, &spec, RasterData::U8(&data)).unwrap();
+        chronomap_geo::write_class_style(&p, &names, &colors, Some(255)).unwrap();
+        p
+    };
+    let pa = write("a.tif", 300, 220, x0, y0, 0);
+    // 170 px right, 90 px down: the union is 470 x 400
+    let pb = write("b.tif", 300, 310, x0 + 1700.0, y0 - 900.0, 3);
+    let inputs = [pa, pb];
+    let vrt = dir.path().join("m.vrt");
+    chronomap_geo::write_vrt_mosaic(&inputs, &vrt).unwrap();
+    let cog = dir.path().join("m.tif");
+    let s = chronomap_geo::write_cog_mosaic(&inputs, &cog, None).unwrap();
+    assert_eq!((s.width, s.height), (470, 400));
+    let text = run("gdalinfo", &[cog.to_str().unwrap()]);
+    assert!(text.contains("LAYOUT=COG"), "{text}");
+    assert!(text.contains("Overviews: 235x200"), "{text}");
+    assert!(text.contains("ColorInterp=Palette"), "{text}");
+    assert!(text.contains("3: 90,200,90,255"), "{text}");
+    assert!(text.contains("NoData Value=255"), "{text}");
+    for (i, n) in names.iter().enumerate() {
+        assert!(text.contains(&format!("{i}: {n}")), "{n}: {text}");
+    }
+    assert!(dir.path().join("m.qml").exists());
+    let from_vrt = dir.path().join("from_vrt.tif");
+    run(
+        "gdal_translate",
+        &["-q", vrt.to_str().unwrap(), from_vrt.to_str().unwrap()],
+    );
+    let want = gdal_pixels(&from_vrt, dir.path());
+    assert_eq!(gdal_pixels(&cog, dir.path()), want);
+    // both inputs show: class values from each, nodata where neither covers
+    assert_eq!(
+        want[399 * 470],
+        255.0,
+        "bottom-left corner is outside both inputs"
+    );
+    let back = GeoTiffReader::open(&cog)
+        .unwrap()
+        .read_window_u8(Window::full(470, 400), &[0])
+        .unwrap();
+    assert!(back.iter().zip(&want).all(|(&a, &b)| f64::from(a) == b));
 }
