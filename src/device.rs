@@ -180,6 +180,58 @@ pub fn device_from_name(name: &str) -> Result<Device, DeviceError> {
     select_device(name.parse()?)
 }
 
+/// Parses a comma-separated device list for data-parallel training (`--devices`):
+/// `cuda:0,cuda:1`, `wgpu:0,wgpu:1` (the n-th discrete GPU through wgpu's native API),
+/// or plain names as [`device_from_name`] takes them (`flex`, `cuda` = `cuda:0`, ...). A name
+/// may repeat: `flex,flex` runs two replicas on the CPU (no faster than one, since Flex already
+/// uses every core; useful to check a multi-device setup).
+///
+/// # Errors
+/// As [`device_from_name`] for each entry; [`DeviceError::Unavailable`] for an index with no
+/// device behind it; [`DeviceError::Unknown`] for an empty list or an entry that is not a
+/// backend, or whose index is not a number.
+pub fn devices_from_list(list: &str) -> Result<Vec<Device>, DeviceError> {
+    let mut out = Vec::new();
+    for entry in list.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+        let (name, index) = match entry.split_once(':') {
+            Some((n, i)) => (
+                n,
+                Some(
+                    i.trim()
+                        .parse::<usize>()
+                        .map_err(|_| DeviceError::Unknown {
+                            name: entry.to_string(),
+                        })?,
+                ),
+            ),
+            None => (entry, None),
+        };
+        let choice: DeviceChoice = name.parse()?;
+        let device = match (choice, index) {
+            (_, None) | (DeviceChoice::Flex | DeviceChoice::NdArray, Some(0)) => {
+                select_device(choice)?
+            }
+            (DeviceChoice::Cuda, Some(i)) => cuda_device_at(i)?,
+            (DeviceChoice::Wgpu | DeviceChoice::Vulkan, Some(i)) => {
+                wgpu_device_at(choice == DeviceChoice::Vulkan, i)?
+            }
+            (choice, Some(i)) => {
+                return Err(DeviceError::Unavailable {
+                    choice,
+                    reason: format!("{choice} has one device; there is no {choice}:{i}"),
+                });
+            }
+        };
+        out.push(device);
+    }
+    if out.is_empty() {
+        return Err(DeviceError::Unknown {
+            name: list.to_string(),
+        });
+    }
+    Ok(out)
+}
+
 /// A short human-readable description of `device` (for logs and benchmark reports).
 pub fn describe_device(device: &Device) -> String {
     format!("{device:?}")
@@ -286,6 +338,47 @@ fn wgpu_device(vulkan: bool) -> Result<Device, DeviceError> {
 }
 
 #[cfg(feature = "cuda")]
+fn cuda_device_at(index: usize) -> Result<Device, DeviceError> {
+    let found = Device::enumerate(burn::tensor::DeviceType::Cuda);
+    let n = found.len();
+    found
+        .into_iter()
+        .nth(index)
+        .ok_or_else(|| DeviceError::Unavailable {
+            choice: DeviceChoice::Cuda,
+            reason: format!("cuda:{index} asked for, {n} CUDA device(s) found"),
+        })
+}
+
+#[cfg(not(feature = "cuda"))]
+fn cuda_device_at(_index: usize) -> Result<Device, DeviceError> {
+    cuda_device()
+}
+
+#[cfg(feature = "wgpu")]
+fn wgpu_device_at(vulkan: bool, index: usize) -> Result<Device, DeviceError> {
+    use burn::tensor::DeviceKind;
+    use burn::tensor::wgpu::WgpuBackend;
+    let (api, choice) = if vulkan {
+        (WgpuBackend::Vulkan, DeviceChoice::Vulkan)
+    } else {
+        (native_api(), DeviceChoice::Wgpu)
+    };
+    let options = Device::wgpu_options()
+        .graphics_api(api)
+        .device_kind(DeviceKind::DiscreteGpu(index));
+    options.init().map_err(|e| DeviceError::Unavailable {
+        choice,
+        reason: format!("discrete GPU {index}: {e}"),
+    })
+}
+
+#[cfg(not(feature = "wgpu"))]
+fn wgpu_device_at(vulkan: bool, _index: usize) -> Result<Device, DeviceError> {
+    wgpu_device(vulkan)
+}
+
+#[cfg(feature = "cuda")]
 fn cuda_device() -> Result<Device, DeviceError> {
     let found = Device::enumerate(burn::tensor::DeviceType::Cuda);
     match found.into_iter().next() {
@@ -331,6 +424,22 @@ mod tests {
             msg.contains("\"tpu\"") && msg.contains("flex") && msg.contains("cuda"),
             "{msg}"
         );
+    }
+
+    #[test]
+    fn device_lists_parse() {
+        assert_eq!(devices_from_list("flex, cpu").unwrap().len(), 2);
+        assert_eq!(devices_from_list("flex:0").unwrap().len(), 1);
+        assert!(matches!(
+            devices_from_list(" , ").unwrap_err(),
+            DeviceError::Unknown { .. }
+        ));
+        assert!(matches!(
+            devices_from_list("cuda:x").unwrap_err(),
+            DeviceError::Unknown { .. }
+        ));
+        let e = devices_from_list("flex:1").unwrap_err();
+        assert!(e.to_string().contains("flex:1"), "{e}");
     }
 
     #[test]

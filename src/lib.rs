@@ -50,7 +50,9 @@ pub use chronomap_geo as geo;
 pub use chronomap_model as model;
 pub use chronomap_train as train;
 
-pub use device::{DeviceChoice, DeviceError, describe_device, device_from_name, select_device};
+pub use device::{
+    DeviceChoice, DeviceError, describe_device, device_from_name, devices_from_list, select_device,
+};
 
 /// The Burn version chronomap is built against (and whose tensors it exposes).
 pub use burn;

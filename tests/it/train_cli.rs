@@ -97,6 +97,22 @@ fn train_predict_update_evaluate_change() {
         a, b,
         "streaming update differs from the whole-series prediction"
     );
+    // class and probability maps are Cloud-Optimized GeoTIFFs (GDAL's ghost area after the
+    // 8-byte header)
+    let mut tifs = 0;
+    for entry in std::fs::read_dir(&all).expect("maps") {
+        let p = entry.expect("entry").path();
+        if p.extension().is_some_and(|e| e == "tif") {
+            let head = std::fs::read(&p).expect("map");
+            assert!(
+                head[8..].starts_with(b"GDAL_STRUCTURAL_METADATA_SIZE="),
+                "{} is not a COG",
+                p.display()
+            );
+            tifs += 1;
+        }
+    }
+    assert!(tifs >= 2, "no maps in {}", all.display());
 
     // Evaluate the fused map against the 2020 labels.
     let labels = world.join("labels_2020.tif");
@@ -171,4 +187,30 @@ fn train_predict_update_evaluate_change() {
     for ext in ["tif", "csv", "png"] {
         assert!(change.with_extension(ext).is_file(), "change.{ext} missing");
     }
+}
+
+/// `train --devices flex,flex`: data-parallel over two replicas (the CPU has one device, so
+/// both are Flex; the split and gradient sum are what a multi-GPU node runs, and
+/// `parallel::tests::data_parallel_step_equals_the_full_batch_step` proves them equal to the
+/// full-batch step). A device index that does not exist is refused before any work.
+#[test]
+fn train_data_parallel_over_two_devices() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let d = dir.path();
+    let manifest = tiny_world(d, 9);
+    let run = d.join("run");
+    let mut args = tiny_train_args(&manifest, &run, 1);
+    args.extend(["--devices".to_string(), "flex,flex".to_string()]);
+    let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = crate::cli::chronomap(&argv);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("data-parallel over 2 devices"), "{err}");
+    assert!(run.join("best/model.json").is_file());
+
+    let mut args = tiny_train_args(&manifest, &d.join("run2"), 1);
+    args.extend(["--devices".to_string(), "flex,flex:1".to_string()]);
+    let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+    let err = fails(&argv);
+    assert!(err.contains("flex:1"), "{err}");
 }

@@ -177,6 +177,7 @@ pub struct Trainer {
     interrupt: Interrupt,
     progress: bool,
     on_step: Option<StepCallback>,
+    devices: Vec<Device>,
 }
 
 impl std::fmt::Debug for Trainer {
@@ -206,7 +207,20 @@ impl Trainer {
             interrupt: Interrupt::new(),
             progress: false,
             on_step: None,
+            devices: Vec::new(),
         }
+    }
+
+    /// Trains data-parallel over `devices` (e.g. every GPU of a node): each batch is split
+    /// along its first axis over them, each device computes its shard's gradients on a fork of
+    /// the model, and the gradients are summed on the device given to [`fit`](Self::fit), where
+    /// the model and the optimizer live (see [`data_parallel_grads`](crate::data_parallel_grads)
+    /// for the exactness and the batch-norm caveat). With fewer than two devices training runs
+    /// on `fit`'s device alone, exactly as without this call. The devices are not part of the
+    /// run's configuration: a run may resume on another set.
+    pub fn with_devices(mut self, devices: Vec<Device>) -> Self {
+        self.devices = devices;
+        self
     }
 
     /// Uses `interrupt` to stop cleanly (see [`Interrupt::on_ctrl_c`]).
@@ -300,6 +314,7 @@ impl Trainer {
         }
 
         let ad = device.clone().autodiff();
+        let replicas: Vec<Device> = self.devices.iter().map(|d| d.clone().autodiff()).collect();
         let stages = self.config.stages.clone();
         let (mut model, mut optim, mut state) = match &resume_from {
             Some(dir) => {
@@ -410,25 +425,30 @@ impl Trainer {
                                 state.position.stage_iterations,
                                 stage_total_iters,
                             );
-                            let (images, labels) = hb.to_tensors(&ad);
-                            let terms = match spec.stage {
-                                Stage::Unet => {
-                                    self.config.loss.per_date(model.date_logits(images), labels)
-                                }
-                                Stage::Temporal => {
-                                    let dl = model.date_logits(images).detach();
-                                    self.config.loss.fused_only(model.fuse(dl), labels)
-                                }
-                                Stage::Joint => {
-                                    let out = model.forward(images);
-                                    self.config.loss.joint(
-                                        out.date_logits,
-                                        out.fused_logits,
-                                        labels,
-                                    )
-                                }
+                            let (loss_value, grads) = if replicas.len() > 1 {
+                                crate::parallel::data_parallel_grads(
+                                    &model,
+                                    spec.stage,
+                                    &self.config.loss,
+                                    &hb,
+                                    &replicas,
+                                    &ad,
+                                )?
+                            } else {
+                                let (images, labels) = hb.to_tensors(&ad);
+                                let terms = crate::parallel::stage_loss(
+                                    &model,
+                                    spec.stage,
+                                    &self.config.loss,
+                                    images,
+                                    labels,
+                                );
+                                let value = terms.total.clone().into_scalar::<f32>() as f64;
+                                (
+                                    value,
+                                    GradientsParams::from_grads(terms.total.backward(), &model),
+                                )
                             };
-                            let loss_value = terms.total.clone().into_scalar::<f32>() as f64;
                             if !loss_value.is_finite() {
                                 return Err(Error::InvalidConfig(format!(
                                     "the loss became {loss_value} at iteration {} (epoch {epoch}, \
@@ -436,7 +456,6 @@ impl Trainer {
                                     state.position.iterations + 1
                                 )));
                             }
-                            let grads = GradientsParams::from_grads(terms.total.backward(), &model);
                             model = optim.step(lr, model.clone(), grads);
                             last_lr = lr;
                             let p = &mut state.position;

@@ -51,6 +51,13 @@ pub struct Args {
     /// Backend: auto, flex (CPU), wgpu, vulkan, cuda, ...
     #[arg(long, default_value = "auto")]
     pub device: String,
+    /// Data-parallel training over several devices, e.g. `cuda:0,cuda:1` or `wgpu:0,wgpu:1`:
+    /// every batch is split over them and their gradients are summed on the first, where the
+    /// model and optimizer live (overrides --device). Batch norm normalizes each device's
+    /// shard on its own, as PyTorch DDP without SyncBatchNorm. One machine only: Burn 0.22.1
+    /// has no multi-node training.
+    #[arg(long)]
+    pub devices: Option<String>,
     /// Size preset: quick, cpu or paper (default: paper on a GPU, cpu on a CPU).
     #[arg(long)]
     pub preset: Option<String>,
@@ -133,7 +140,14 @@ pub struct Args {
 
 /// Runs `chronomap train`.
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let device = chronomap::device_from_name(&args.device)?;
+    let replicas = match &args.devices {
+        Some(list) => chronomap::devices_from_list(list)?,
+        None => Vec::new(),
+    };
+    let device = match replicas.first() {
+        Some(d) => d.clone(),
+        None => chronomap::device_from_name(&args.device)?,
+    };
     let on_gpu = !chronomap::describe_device(&device)
         .to_lowercase()
         .contains("cpu")
@@ -396,7 +410,23 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     };
     let mut trainer = Trainer::new(config, &args.out, card)
         .with_interrupt(Interrupt::on_ctrl_c())
-        .with_progress(true);
+        .with_progress(true)
+        .with_devices(replicas.clone());
+    if replicas.len() > 1 {
+        let names: Vec<String> = replicas.iter().map(chronomap::describe_device).collect();
+        eprintln!(
+            "data-parallel over {} devices: {}",
+            replicas.len(),
+            names.join(", ")
+        );
+        if trainer.config().batch_size < replicas.len() {
+            eprintln!(
+                "warning: batch size {} is smaller than the {} devices: some devices idle",
+                trainer.config().batch_size,
+                replicas.len()
+            );
+        }
+    }
     let valid = prepared.valid.as_deref();
     match trainer.fit(&*prepared.train, valid, &device, mode)? {
         TrainOutcome::Finished(s) => {
