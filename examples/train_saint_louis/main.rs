@@ -30,10 +30,12 @@
 //!    map as predicting the whole year at once.
 //!
 //! Everything lands in `--out` (default `runs/saint_louis`): `run/` (checkpoints, `best/`
-//! model, `metrics.csv`, `curves.png`), `maps/<year>/<date>_{date,fused}.tif` (and, for the
-//! last date of each year, `.png` quicklooks, an RGB composite and `_probs.tif`),
-//! `change_<y0>_<y1>.{tif,png,csv}`, `stream/` (the streaming check), `metrics.json`, and a
-//! summary table on stdout. `<out>/world` holds the synthetic world.
+//! model, `metrics.csv`, `curves.png`), `maps/<year>/<date>_{date,fused}.{tif,png}` (and, for
+//! the last date of each year, an RGB composite and `_probs.tif`),
+//! `change_<y0>_<y1>.{tif,png,csv}`, `stream/` (the streaming check), `metrics.json`,
+//! `confusion.png` (per-date and fused maps, held-out area at held-out dates), `report.html`
+//! (one self-contained page: maps by date on a slider, change map, score tables, curves,
+//! confusion matrices), and a summary table on stdout. `<out>/world` holds the synthetic world.
 //!
 //! # Real data
 //! Put your co-registered acquisitions in a manifest (see `chronomap_data::Manifest`; e.g. one
@@ -68,6 +70,7 @@ use clap::Parser;
 use serde_json::json;
 
 mod cities;
+mod report;
 
 /// Train, evaluate and map Saint-Louis (synthetic by default).
 #[derive(Parser, Debug)]
@@ -467,6 +470,52 @@ fn main() -> anyhow::Result<()> {
         "seconds": timings, "total_seconds": (total * 10.0).round() / 10.0,
     });
     chronomap::train::write_json_atomic(&args.out.join("metrics.json"), &report)?;
+    // confusion.png and report.html (self-contained, every image embedded).
+    let mapped = (0..series.len())
+        .map(|d| report::MappedDate {
+            date: date_name(d),
+            held_out: heldout_dates.contains(&d),
+            maps: maps
+                .iter()
+                .filter(|m| m.0 == d)
+                .map(|m| (m.1, m.2.clone()))
+                .collect(),
+        })
+        .filter(|m| !m.maps.is_empty())
+        .collect();
+    let (_, html) = report::write(&report::Inputs {
+        out: &args.out,
+        data: &manifest,
+        classes: &card.classes,
+        held: (&held_date, &held_fused),
+        train: (&train_date, &train_fused),
+        by_date: &per_date,
+        dates: mapped,
+        change: (&change, y0, y1),
+        run: &run_dir,
+        notes: vec![
+            format!(
+                "{} x {} px, {} dates ({} held out), {} classes; {} epochs, {} iterations \
+                 (preset {}, {}).",
+                series.width(),
+                series.height(),
+                series.len(),
+                heldout_dates.len(),
+                k,
+                summary.history.epochs.len(),
+                summary.iterations,
+                preset.name,
+                chronomap::describe_device(&device)
+            ),
+            format!(
+                "Scores on the held-out area ({} blocks no training patch touched), pixels \
+                 clear at each date. Streaming update vs batch: {differing} pixels differ. \
+                 Total {total:.0} s.",
+                regions.len()
+            ),
+        ],
+    })?;
+    println!("report: {}", html.display());
 
     println!(
         "\nHeld-out area ({} blocks), OSM labels, pixels clear at each date",

@@ -245,6 +245,15 @@ fn collection_train_sharded_predict_evaluate() {
     );
     let csv = std::fs::read_to_string(all.join("evaluation.csv")).expect("csv");
     assert!(csv.lines().count() > 3 && csv.starts_with("series,held_out_series,date"));
+    // The confusion picture and the self-contained report next to them.
+    let png = std::fs::read(all.join("confusion.png")).expect("confusion.png");
+    assert!(png.starts_with(b"\x89PNG"));
+    let html = std::fs::read_to_string(all.join("report.html")).expect("report.html");
+    assert!(
+        html.contains("montreal") && html.contains("data:image/png;base64,"),
+        "report.html"
+    );
+    assert!(!html.contains("http://") && !html.contains("https://"));
 
     // One broken city: the others are mapped, the exit status says "fatal" (65).
     let broken = d.join("broken");

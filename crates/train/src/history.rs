@@ -1,4 +1,5 @@
-//! Per-epoch metrics of a training run, written as CSV, JSON and a learning-curve PNG.
+//! Per-epoch metrics of a training run, written as CSV, JSON and a learning-curve PNG
+//! (`curves.png`, drawn with `plotters`).
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -78,8 +79,20 @@ impl History {
         s
     }
 
-    /// Draws the learning curves: losses on the left, validation mIoU/OA on the right.
+    /// Draws the learning curves (1000 x 420 px): training and validation loss on the left,
+    /// validation mIoU/OA (per-date and fused) on the right, against the epoch, with round
+    /// axis ticks, a legend, and the boundaries of the training stages (U-Net, then the
+    /// ConvLSTM on frozen Pmaps, then joint fine-tuning) as labelled dashed lines.
+    ///
+    /// Drawn with `plotters` and the font bundled with the crate; should that ever fail, the
+    /// curves are drawn with the crate's own bitmap-font [`LineChart`] instead.
     pub fn render(&self) -> Canvas {
+        crate::chart::curves(&self.epochs).unwrap_or_else(|_| self.render_plain())
+    }
+
+    /// The learning curves drawn with [`LineChart`] (no stage lines; the fallback of
+    /// [`render`](Self::render)).
+    fn render_plain(&self) -> Canvas {
         let (w, h) = (960, 420);
         let mut c = Canvas::new(w, h, [255; 3]);
         let pts = |f: &dyn Fn(&EpochRecord) -> Option<f64>| -> Vec<(f64, f64)> {
@@ -188,5 +201,42 @@ mod tests {
         let back: History = crate::atomic::read_json(&dir.path().join("metrics.json")).unwrap();
         assert_eq!(back, h);
         assert!(dir.path().join("curves.png").exists());
+    }
+
+    /// Columns of the curves picture with a long dashed stage line (grey `110` pixels).
+    fn stage_line_columns(h: &History) -> usize {
+        let c = h.render();
+        assert_eq!((c.width(), c.height()), (1000, 420));
+        (0..c.width())
+            .filter(|&x| {
+                (0..c.height())
+                    .filter(|&y| c.get(x, y) == Some([110, 110, 110]))
+                    .count()
+                    > 100
+            })
+            .count()
+    }
+
+    #[test]
+    fn stage_boundaries_are_dashed_lines() {
+        let mut staged = History::default();
+        for (i, stage) in ["unet", "unet", "temporal", "temporal", "joint"]
+            .iter()
+            .enumerate()
+        {
+            let mut r = rec(i + 1, 1.0 / (i + 1) as f64);
+            r.stage = stage.to_string();
+            staged.epochs.push(r);
+        }
+        // Two boundaries (unet | temporal | joint), drawn on both panels.
+        assert_eq!(stage_line_columns(&staged), 4);
+        let one_stage = History {
+            epochs: vec![rec(1, 1.0), rec(2, 0.5)],
+        };
+        assert_eq!(stage_line_columns(&one_stage), 0);
+        // Curves are drawn in the palette's colours.
+        let c = staged.render();
+        let blue = c.pixels().chunks(3).filter(|p| *p == PALETTE[0]).count();
+        assert!(blue > 200, "curve pixels: {blue}");
     }
 }

@@ -22,6 +22,10 @@
 //!   [`update_scene`] folds new dates into a stored per-window state ([`SceneState`]) and gives
 //!   exactly the maps of a whole-series prediction. [`change_map`] turns two class maps into
 //!   from->to codes and areas in hectares; [`evaluate_map`] scores a map against labels.
+//! - **Pictures and reports**: PNG quicklooks of maps ([`class_map_png`], [`change_quicklook`],
+//!   [`rgb_png`]), learning curves ([`History::render`], drawn with `plotters` and a font
+//!   bundled with the crate), confusion-matrix pictures ([`confusion_png`]) and
+//!   self-contained HTML reports ([`Report`]: tables, images, a slider over dates).
 //!
 //! The library never picks a device: callers pass a Burn `&Device` (training derives its
 //! autodiff device from it).
@@ -45,9 +49,11 @@
 mod atomic;
 mod batch;
 mod change;
+mod chart;
 mod checkpoint;
 mod collection;
 mod config;
+mod confusion;
 mod error;
 mod history;
 mod infer;
@@ -55,11 +61,13 @@ mod interrupt;
 mod loss;
 mod maps;
 mod metrics;
+mod parallel;
 mod plot;
 mod predict;
 mod prepare;
 mod presets;
 mod quicklook;
+mod report;
 mod schedule;
 mod series_batches;
 mod state;
@@ -81,6 +89,10 @@ pub use collection::{
     MiouPair, PreparedCollection, SeriesPart, SeriesScores, prepare_collection,
 };
 pub use config::{OptimizerKind, OptimizerSpec, Stage, StageSpec, TrainConfig};
+pub use confusion::{
+    CONFUSION_EMPTY_ROW, CONFUSION_HIGH, CONFUSION_LOW, confusion_color, confusion_panels_png,
+    confusion_png, render_confusion,
+};
 pub use error::{Error, Result};
 pub use history::{EpochRecord, History};
 /// Progress bars taken by scene inference (re-exported so callers need no `indicatif` dependency).
@@ -95,6 +107,7 @@ pub use maps::{
     ChangeReport, MapEvaluation, change_map, check_same_grid, confusion_on_date, evaluate_map,
 };
 pub use metrics::{ClassMetrics, ConfusionMatrix, IGNORE_LABEL, SegmentationMetrics};
+pub use parallel::{data_parallel_grads, split_batch};
 pub use plot::{Canvas, LineChart, PALETTE, Series};
 pub use predict::{
     MapFile, PredictConfig, ProbabilityMaps, SeriesReader, check_series, predict_scene,
@@ -105,6 +118,7 @@ pub use presets::Preset;
 pub use quicklook::{
     QUICKLOOK_SIDE, change_quicklook, class_map_png, class_palette, rgb_bands, rgb_png,
 };
+pub use report::{Figure, REPORT_BACKGROUND, Report, SliderFrame, Table, base64, escape_html};
 pub use schedule::LrSchedule;
 pub use series_batches::{PatchSetConfig, SeriesBatches, fixed_length_sequences, padded_sequences};
 pub use state::{SceneState, StateMeta, StateUpdate};

@@ -1,5 +1,7 @@
-//! A tiny line-chart renderer for learning curves: RGB8 canvas, Bresenham lines and a built-in
-//! 5x7 bitmap font, so no font files or plotting libraries are needed.
+//! RGB8 images ([`Canvas`]) that the charts are drawn into, and a tiny line-chart renderer
+//! (Bresenham lines and a built-in 5x7 bitmap font, no font file and no plotting library).
+//! The learning curves are drawn with `plotters` (see `History::render`); [`LineChart`]
+//! remains as its fallback and for callers that want a dependency-free chart.
 
 use std::path::Path;
 
@@ -26,6 +28,33 @@ impl Canvas {
             height,
             pixels,
         }
+    }
+
+    /// A canvas of row-major RGB8 `pixels`; `None` unless `pixels.len() == width * height * 3`.
+    pub fn from_rgb(width: usize, height: usize, pixels: Vec<u8>) -> Option<Self> {
+        (pixels.len() == width * height * 3).then_some(Self {
+            width,
+            height,
+            pixels,
+        })
+    }
+
+    /// Canvases side by side, top-aligned, `gap` pixels apart, on `background`.
+    pub fn hstack(parts: &[Canvas], gap: usize, background: [u8; 3]) -> Canvas {
+        let width =
+            parts.iter().map(|c| c.width).sum::<usize>() + gap * parts.len().saturating_sub(1);
+        let height = parts.iter().map(|c| c.height).max().unwrap_or(0);
+        let mut out = Canvas::new(width, height, background);
+        let mut x0 = 0;
+        for c in parts {
+            for y in 0..c.height {
+                let src = &c.pixels[y * c.width * 3..(y + 1) * c.width * 3];
+                let at = (y * width + x0) * 3;
+                out.pixels[at..at + src.len()].copy_from_slice(src);
+            }
+            x0 += c.width + gap;
+        }
+        out
     }
 
     /// Width in pixels.

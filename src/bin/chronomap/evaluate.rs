@@ -1,6 +1,9 @@
 //! `chronomap evaluate`: compare a class map with a label raster, or score the maps
 //! `chronomap predict` wrote for a collection: per-date vs fused maps per series and for the
-//! collection (pixel-pooled and mean over series), by date position.
+//! collection (pixel-pooled and mean over series), by date position. The collection mode also
+//! writes `confusion.png` (per-date and fused maps, pooled over the held-out series, or over
+//! all series when none is held out) and `report.html` (its tables and that picture, one
+//! self-contained file).
 
 use std::path::{Path, PathBuf};
 
@@ -260,6 +263,13 @@ fn collection(args: &Args, maps: &Path, data: &Path) -> anyhow::Result<()> {
     let json = scores.to_json();
     chronomap::train::write_json_atomic(&maps.join("evaluation.json"), &json)?;
     chronomap::train::write_atomic(&maps.join("evaluation.csv"), scores.to_csv().as_bytes())?;
+    let (_, names) = args.class_args.resolve()?;
+    let names = if names.is_empty() {
+        c.classes().to_vec()
+    } else {
+        names
+    };
+    pictures(maps, data, &scores, &names, k)?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&json)?);
         return Ok(());
@@ -317,9 +327,156 @@ fn collection(args: &Args, maps: &Path, data: &Path) -> anyhow::Result<()> {
         }
     }
     eprintln!(
-        "written: {}, {}",
+        "written: {}, {}, {}, {}",
         maps.join("evaluation.json").display(),
-        maps.join("evaluation.csv").display()
+        maps.join("evaluation.csv").display(),
+        maps.join("confusion.png").display(),
+        maps.join("report.html").display()
     );
+    Ok(())
+}
+
+/// `confusion.png` and `report.html` of a collection evaluation, next to `evaluation.json`:
+/// the per-date and fused confusion matrices pooled over the held-out series (all series if
+/// none is held out), and the report's tables.
+fn pictures(
+    maps: &Path,
+    data: &Path,
+    scores: &chronomap::train::CollectionScores,
+    names: &[String],
+    k: usize,
+) -> anyhow::Result<()> {
+    use chronomap::train::{
+        ConfusionMatrix, DateScore, Figure, Report, SeriesScores, Table, confusion_panels_png,
+    };
+    let any_held = scores.series.iter().any(|s| s.held_out_series);
+    let pick = |s: &SeriesScores| s.held_out_series || !any_held;
+    let group = if any_held {
+        "held-out series"
+    } else {
+        "all series"
+    };
+    let (mut per_date, mut fused) = (ConfusionMatrix::new(k), ConfusionMatrix::new(k));
+    for d in scores
+        .series
+        .iter()
+        .filter(|s| pick(s))
+        .flat_map(|s| &s.dates)
+    {
+        per_date.merge(&d.per_date);
+        fused.merge(&d.fused);
+    }
+    let confusion = maps.join("confusion.png");
+    let (t0, t1) = (
+        format!("per-date maps, {group}"),
+        format!("fused maps, {group}"),
+    );
+    confusion_panels_png(&[(&per_date, &t0), (&fused, &t1)], names, &confusion)?;
+
+    let f = |v: Option<f64>| v.map(|v| format!("{v:.3}")).unwrap_or_else(|| "-".into());
+    let gain = |m: &chronomap::train::MiouPair| {
+        m.gain()
+            // No "-0.000" for a loss smaller than the printed precision.
+            .map(|g| format!("{:+.3}", if g.abs() < 5e-4 { 0.0 } else { g }))
+            .unwrap_or_else(|| "-".into())
+    };
+    let all = |_: &DateScore| true;
+    let mut series = Table::new(
+        "mIoU per series (pixel-pooled over its dates)",
+        ["series", "role", "per-date", "fused", "gain", "pixels"],
+    );
+    for s in &scores.series {
+        let m = s.miou(all);
+        series = series.row([
+            s.name.clone(),
+            if s.held_out_series {
+                "held out"
+            } else {
+                "trained"
+            }
+            .to_string(),
+            f(m.per_date),
+            f(m.fused),
+            gain(&m),
+            m.pixels.to_string(),
+        ]);
+    }
+    type Pick<'a> = (&'a str, &'a dyn Fn(&SeriesScores) -> bool);
+    let groups: [Pick; 3] = [
+        ("all series", &|_| true),
+        ("held-out series", &|s| s.held_out_series),
+        ("training series", &|s| !s.held_out_series),
+    ];
+    let mut collection = Table::new(
+        "mIoU of the collection",
+        ["series", "averaging", "per-date", "fused", "gain", "pixels"],
+    );
+    let mut positions = Table::new(
+        "mIoU by date position (0: first date of a run, no ConvLSTM history)",
+        ["series", "position", "per-date", "fused", "gain", "pixels"],
+    );
+    for (title, p) in groups {
+        let pooled = scores.pooled(p, &all);
+        if pooled.pixels == 0 {
+            continue;
+        }
+        let mean = scores.mean_over_series(p, &all);
+        for (how, m) in [("pixel-pooled", pooled), ("mean over series", mean)] {
+            collection = collection.row([
+                title.to_string(),
+                how.to_string(),
+                f(m.per_date),
+                f(m.fused),
+                gain(&m),
+                m.pixels.to_string(),
+            ]);
+        }
+        for (pos, m) in scores.by_position(p, &all) {
+            positions = positions.row([
+                title.to_string(),
+                pos.to_string(),
+                f(m.per_date),
+                f(m.fused),
+                gain(&m),
+                m.pixels.to_string(),
+            ]);
+        }
+    }
+    let (a, b) = (per_date.metrics(), fused.metrics());
+    let mut classes = Table::new(
+        format!("IoU per class, {group}"),
+        ["class", "per-date", "fused", "reference pixels"],
+    );
+    for c in 0..k {
+        classes = classes.row([
+            names
+                .get(c)
+                .cloned()
+                .unwrap_or_else(|| format!("class {c}")),
+            f(a.per_class[c].iou),
+            f(b.per_class[c].iou),
+            a.per_class[c].support.to_string(),
+        ]);
+    }
+    Report::new(format!("chronomap evaluate: {}", maps.display()))
+        .paragraph(format!(
+            "Maps in {} scored against the labels of {} ({} series, {} classes); pixels clear \
+             at each date.",
+            maps.display(),
+            data.display(),
+            scores.series.len(),
+            k
+        ))
+        .section("Scores")
+        .table(collection)
+        .table(series)
+        .table(positions)
+        .table(classes)
+        .section("Confusion matrices")
+        .image(Figure::from_file(
+            format!("per-date and fused maps, {group}"),
+            &confusion,
+        )?)
+        .write(&maps.join("report.html"))?;
     Ok(())
 }
