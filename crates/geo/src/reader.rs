@@ -674,7 +674,7 @@ impl GeoTiffReader {
                 let (a, b) = (c * size, ((c + 1) * size).min(full));
                 let (ra, rb) = (j.reduced(a, x, level), j.reduced(b, x, level));
                 let (s, e) = (ra.max(start), rb.min(start + len));
-                (s < e).then_some((c, ra, rb - ra, s - ra, e - s))
+                (s < e).then(|| (c, ra, rb - ra, s - ra, e - s))
             })
         };
         let total = j.across * j.down;

@@ -33,6 +33,11 @@ use georef::Georef;
 const MAX_CHUNK_SAMPLES: u64 = 1 << 26;
 /// Tiles up to this many pixels are decoded whole as one chunk.
 const MAX_TILE_CHUNK_PIXELS: u64 = 2048 * 2048;
+/// Tiles above this many samples must be backed by coded data (see `Jp2Image::unbacked_tile`).
+const BACKED_TILE_SAMPLES: u64 = 1 << 28;
+/// The highest ratio of samples to coded bytes accepted for tiles above
+/// [`BACKED_TILE_SAMPLES`].
+const MAX_SAMPLES_PER_BYTE: u64 = 1 << 16;
 /// Side of the chunks of untiled (or large-tiled) images.
 const VIRTUAL_CHUNK: u32 = 1024;
 
@@ -257,6 +262,9 @@ impl Jp2Image {
             y1: rect.y1,
             reduce: level,
         };
+        if let Some(detail) = self.unbacked_tile(rect) {
+            return Err(fail(detail));
+        }
         let stream = self.stream_for(src, rect)?;
         let sample_type = self.sample_type;
         openjpeg::decode(&stream, area, &mut |band, p| {
@@ -294,6 +302,48 @@ impl Jp2Image {
             },
             bytes,
         })
+    }
+
+    /// Why a tile `rect` overlaps cannot be decoded safely, if one cannot: OpenJPEG allocates
+    /// its code-block structures for the whole tile whatever the region asked for, so a huge
+    /// declared tile (the fuzzer found 11 x 50 M pixels x 3 components in a 2284-byte file,
+    /// which took more than 4 GB) must be backed by coded data. A tile of more than
+    /// [`BACKED_TILE_SAMPLES`] samples needs at least one byte of tile-parts per
+    /// [`MAX_SAMPLES_PER_BYTE`] samples; real tiles are far denser (Sentinel-2's 1024^2 tiles
+    /// never reach the threshold; a whole 10980^2 band in one tile is 120 M samples, below it).
+    fn unbacked_tile(&self, rect: Rect) -> Option<String> {
+        let cs = &self.cs;
+        let siz = &cs.siz;
+        let (across, _) = siz.tile_grid();
+        let tcol = |x: u32| (x - siz.tx0) / siz.tw;
+        let trow = |y: u32| (y - siz.ty0) / siz.th;
+        let comps = siz.components.len() as u64;
+        for ty in trow(rect.y0)..=trow(rect.y1 - 1) {
+            for tx in tcol(rect.x0)..=tcol(rect.x1 - 1) {
+                let span = |t: u32, size: u32, origin: u32, lo: u32, hi: u32| {
+                    let a = (u64::from(origin) + u64::from(t) * u64::from(size)).max(u64::from(lo));
+                    let b =
+                        (u64::from(origin) + u64::from(t + 1) * u64::from(size)).min(u64::from(hi));
+                    b.saturating_sub(a)
+                };
+                let samples = span(tx, siz.tw, siz.tx0, siz.x0, siz.x1)
+                    * span(ty, siz.th, siz.ty0, siz.y0, siz.y1)
+                    * comps;
+                let t = (ty * across + tx) as usize;
+                let coded: u64 = cs
+                    .tile_parts
+                    .get(t)
+                    .map_or(0, |p| p.iter().map(|&(_, len)| len).sum());
+                if samples > BACKED_TILE_SAMPLES && coded < samples / MAX_SAMPLES_PER_BYTE {
+                    return Some(format!(
+                        "tile {t} declares {samples} samples but holds only {coded} bytes of coded \
+                         data (at least one byte per {MAX_SAMPLES_PER_BYTE} samples is needed \
+                         for tiles over {BACKED_TILE_SAMPLES} samples): a corrupt or hostile file"
+                    ));
+                }
+            }
+        }
+        None
     }
 
     /// The virtual codestream that decodes `rect`: the main header, the tile-parts of the

@@ -611,3 +611,39 @@ fn fuzzer_found_inputs_stay_small_and_fast() {
         assert!(t < 2.0, "{name}: {t:.2} s");
     }
 }
+
+/// JPEG 2000 inputs the fuzzer (`fuzz/fuzz_targets/jp2_reader.rs`) found:
+/// - `jp2_codeblock_alloc_oom.jp2` (2284 bytes) declares a tile of 11 x 50,331,658 pixels x 3
+///   components; OpenJPEG allocated code-block structures for the whole tile (more than 4 GB in
+///   27 s). A tile that large must be backed by coded data: now a typed error at once.
+/// - `jp2_tiled_window_off_first_tile_sub_overflow.jp2` (a valid 40 x 36 GDAL file with 32 x 32
+///   tiles): a window that stops short of the last tile column overflowed a subtraction
+///   (`then_some` evaluated its argument for tiles the window does not reach; a panic with
+///   overflow checks on). The 1 x 1 read at (20, 18) that found it must give the pixel GDAL
+///   gives: compared with our own full read of the file.
+#[test]
+fn fuzzer_found_jp2_inputs_are_typed_errors_or_right_answers() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/fuzz");
+    let bytes = std::fs::read(dir.join("jp2_codeblock_alloc_oom.jp2")).unwrap();
+    let started = std::time::Instant::now();
+    let r = GeoTiffReader::from_bytes(bytes).expect("the header itself is well-formed");
+    let (w, h) = (r.info().width.min(64), r.info().height.min(64));
+    let e = r.read_window(Window::new(0, 0, w, h), &[0]).unwrap_err();
+    assert!(
+        e.to_string().contains("JPEG 2000") && format!("{e:?}").contains("coded data"),
+        "{e:?}"
+    );
+    assert!(started.elapsed().as_secs_f64() < 2.0);
+
+    let bytes =
+        std::fs::read(dir.join("jp2_tiled_window_off_first_tile_sub_overflow.jp2")).unwrap();
+    let r = GeoTiffReader::from_bytes(bytes).unwrap();
+    let (w, h) = (r.info().width, r.info().height);
+    let all = r
+        .read_window_as::<f64>(Window::new(0, 0, w, h), &[0])
+        .unwrap();
+    let one = r
+        .read_window_as::<f64>(Window::new(20, 18, 1, 1), &[0])
+        .unwrap();
+    assert_eq!(one[0], all[18 * w + 20]);
+}
