@@ -187,6 +187,9 @@ fn train_predict_update_evaluate_change() {
     for ext in ["tif", "csv", "png"] {
         assert!(change.with_extension(ext).is_file(), "change.{ext} missing");
     }
+    // the change map is a Cloud-Optimized GeoTIFF too
+    let head = std::fs::read(&change).expect("change map");
+    assert!(head[8..].starts_with(b"GDAL_STRUCTURAL_METADATA_SIZE="));
 }
 
 /// `train --devices flex,flex`: data-parallel over two replicas (the CPU has one device, so

@@ -239,7 +239,8 @@ pub struct ChangeReport {
     pub nodata_pixels: u64,
 }
 
-/// Computes the change map between two class maps on one grid, writes it as a GeoTIFF at
+/// Computes the change map between two class maps on one grid, writes it as a
+/// Cloud-Optimized GeoTIFF (mode overviews) at
 /// `out_map` (with the inputs' georeferencing) and the transition areas as CSV at `out_csv`.
 ///
 /// Areas come from the geotransform's pixel area, so the rasters must be in a projected CRS
@@ -279,7 +280,12 @@ pub fn change_map(
     };
     spec = spec
         .with_nodata(IGNORE_LABEL as f64)
-        .with_band_names(["change code (from * K + to)"]);
+        .with_band_names(["change code (from * K + to)"])
+        // A Cloud-Optimized GeoTIFF (tiled, internal overviews) like the class maps; change
+        // codes are categories, so overviews take the most frequent code.
+        .with_cog(chronomap_geo::CogOptions::new(
+            chronomap_geo::OverviewResampling::Mode,
+        ));
     let mut writer = GeoTiffWriter::create(out_map, spec)?;
     let mut row = 0;
     while row < info.height {
