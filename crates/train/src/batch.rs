@@ -55,6 +55,15 @@ impl HostBatch {
     /// # Panics
     /// If the vectors do not match `shape`.
     pub fn to_tensors(&self, device: &Device) -> (Tensor<5>, Tensor<4, Int>) {
+        self.clone().into_tensors(device)
+    }
+
+    /// Uploads the batch to `device` like [`to_tensors`](Self::to_tensors), moving its pixels
+    /// instead of copying them on the host.
+    ///
+    /// # Panics
+    /// If the vectors do not match `shape`.
+    pub fn into_tensors(self, device: &Device) -> (Tensor<5>, Tensor<4, Int>) {
         let [b, t, c, h, w] = self.shape;
         assert_eq!(
             self.images.len(),
@@ -68,8 +77,7 @@ impl HostBatch {
             "labels do not match shape {:?}",
             self.shape
         );
-        let images =
-            Tensor::<5>::from_data(TensorData::new(self.images.clone(), self.shape), device);
+        let images = Tensor::<5>::from_data(TensorData::new(self.images, self.shape), device);
         let labels: Vec<i64> = self.labels.iter().map(|&v| v as i64).collect();
         let labels = Tensor::<4, Int>::from_data(TensorData::new(labels, [b, t, h, w]), device);
         (images, labels)

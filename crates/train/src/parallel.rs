@@ -25,9 +25,9 @@
 //! # Why not Burn's collective API
 //! Burn 0.22.1's `tensor::distributed::all_reduce` (what `burn_train`'s DDP strategy uses) is
 //! implemented for CUDA only (NCCL, `cubecl-cuda`); wgpu answers `NoDeviceTransport`, and Flex
-//! and NdArray leave it `unimplemented!()`. Moving gradients to the main device works on every
-//! backend, which is why Burn's own multi-device strategy does it too. Burn 0.22.1 has no
-//! multi-node training; neither has chronomap.
+//! and NdArray do not implement it (the trait default panics). Moving gradients to the main
+//! device works on every backend, which is why Burn's own multi-device strategy does it too.
+//! Burn 0.22.1 has no multi-node training; neither has chronomap.
 //!
 //! [`masked_cross_entropy`]: crate::masked_cross_entropy
 
@@ -137,7 +137,7 @@ pub fn data_parallel_grads(
     let den_batch = loss_denominator(&batch.labels, cw);
     let results: Vec<std::thread::Result<(f64, GradientsParams)>> = std::thread::scope(|scope| {
         let handles: Vec<_> = shards
-            .iter()
+            .into_iter()
             .zip(devices)
             .map(|(shard, device)| {
                 scope.spawn(move || {
@@ -148,7 +148,8 @@ pub fn data_parallel_grads(
                         0.0
                     };
                     let replica = model.clone().fork(device);
-                    let (images, labels) = shard.to_tensors(device);
+                    // moved, not copied: the shard's pixels were copied once by split_batch
+                    let (images, labels) = shard.into_tensors(device);
                     let terms = stage_loss(&replica, stage, loss, images, labels);
                     let total = terms.total * scale as f32;
                     let value = total.clone().into_scalar::<f32>() as f64;

@@ -435,7 +435,7 @@ impl Trainer {
                                     &ad,
                                 )?
                             } else {
-                                let (images, labels) = hb.to_tensors(&ad);
+                                let (images, labels) = hb.into_tensors(&ad);
                                 let terms = crate::parallel::stage_loss(
                                     &model,
                                     spec.stage,

@@ -3,6 +3,8 @@
 
 mod collection;
 mod dataset;
+// The local HTTP test server of chronomap-geo's tests (one copy for both crates).
+#[path = "../../../geo/tests/it/http_server.rs"]
 mod http_server;
 mod landsat;
 mod sentinel2;

@@ -1,7 +1,7 @@
 //! A tiny HTTP/1.1 file server on 127.0.0.1 for tests and benches (no internet needed):
 //! serves the files of a folder with `Range: bytes=a-b` support and keep-alive, counts the
 //! requests, and can misbehave in the ways remote object stores do.
-//! (Copied into crates/data/tests/it/http_server.rs; the bench includes this file.)
+//! (chronomap-data's tests and the `http` bench include this file with `#[path]`.)
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
